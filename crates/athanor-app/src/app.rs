@@ -1,0 +1,153 @@
+//! The page frame (HTML shell, header, theme) and the route table.
+
+use crate::pages::dashboard::Dashboard;
+use crate::pages::instance::InstancePage;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::path;
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The whole application: header and routed pages.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/athanor.css" />
+        <Title text="Athanor" />
+        <Router>
+            <Header />
+            <main class="page">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=Dashboard />
+                    <Route path=path!("/instances/:id") view=InstancePage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Light, dark, or whatever the system prefers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Theme {
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    fn next(self) -> Theme {
+        match self {
+            Theme::System => Theme::Dark,
+            Theme::Dark => Theme::Light,
+            Theme::Light => Theme::System,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Theme::System => "◐ system",
+            Theme::Light => "☀ light",
+            Theme::Dark => "☾ dark",
+        }
+    }
+
+    /// Value of `data-theme` on `<html>`; the stylesheet falls back to `prefers-color-scheme` when absent.
+    fn attribute(self) -> Option<&'static str> {
+        match self {
+            Theme::System => None,
+            Theme::Light => Some("light"),
+            Theme::Dark => Some("dark"),
+        }
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let theme = RwSignal::new(Theme::System);
+    Effect::new(move |_| {
+        let theme = theme.get();
+        if let Some(root) = document().document_element() {
+            // Failing to set an attribute only leaves the previous theme showing; nothing to recover.
+            let _ = match theme.attribute() {
+                Some(value) => root.set_attribute("data-theme", value),
+                None => root.remove_attribute("data-theme"),
+            };
+        }
+    });
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">
+                "⚗ Athanor"
+            </A>
+            <nav>
+                <A href="/">"Instances"</A>
+            </nav>
+            <span class="spacer"></span>
+            <button
+                class="ghost theme-toggle"
+                title="Switch between system, dark and light themes"
+                on:click=move |_| theme.update(|t| *t = t.next())
+            >
+                {move || theme.get().label()}
+            </button>
+        </header>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(axum::http::StatusCode::NOT_FOUND);
+        }
+    }
+    view! {
+        <section class="empty">
+            <h1>"Page not found"</h1>
+            <p>"Nothing lives at this address. " <A href="/">"Back to the instances"</A></p>
+        </section>
+    }
+}
+
+/// A readable error box for a failed load, used inside every page's `ErrorBoundary`.
+#[component]
+pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
+    view! {
+        <section class="error-panel" role="alert">
+            <h2>"Something went wrong"</h2>
+            <ul>
+                {move || {
+                    errors
+                        .get()
+                        .into_iter()
+                        .map(|(_, error)| view! { <li>{error.to_string()}</li> })
+                        .collect_view()
+                }}
+            </ul>
+            <p>
+                "Reload to try again, or " <A href="/">"go back to the instances"</A> "."
+            </p>
+        </section>
+    }
+}

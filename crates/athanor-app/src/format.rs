@@ -1,0 +1,108 @@
+//! Small text helpers shared by pages: times, durations, configuration rows.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago" — coarse on purpose, with the exact time on hover.
+pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - at).num_seconds();
+    match seconds {
+        i64::MIN..=4 => "just now".to_owned(),
+        5..=59 => format!("{seconds} s ago"),
+        60..=3_599 => format!("{} min ago", seconds / 60),
+        3_600..=86_399 => format!("{} h ago", seconds / 3_600),
+        _ => format!("{} d ago", seconds / 86_400),
+    }
+}
+
+/// `2026-11-26 07:09:30 UTC`, for `title` attributes.
+pub fn utc_stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `0:42`, `12:05`, `1:02:03`.
+pub fn clock_duration(duration: chrono::Duration) -> String {
+    let total = duration.num_seconds().max(0);
+    let (hours, minutes, seconds) = (total / 3_600, (total % 3_600) / 60, total % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{minutes}:{seconds:02}")
+    }
+}
+
+/// One row of a configuration table: how deep it is nested, its label, and its value as text (empty for a
+/// group or list heading).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRow {
+    /// Nesting depth, 0 for top-level keys.
+    pub depth: usize,
+    /// The key, or `[i]` for a list item.
+    pub label: String,
+    /// The value as compact JSON, or empty for a heading.
+    pub value: String,
+}
+
+/// Flatten a configuration into indented rows, keeping object key order.
+pub fn config_rows(config: &Value) -> Vec<ConfigRow> {
+    fn walk(value: &Value, depth: usize, label: String, rows: &mut Vec<ConfigRow>) {
+        match value {
+            Value::Object(map) => {
+                // The root object has no heading of its own; its keys are the top-level rows.
+                let is_root = depth == 0 && label.is_empty();
+                let child_depth = if is_root { 0 } else { depth + 1 };
+                if !is_root {
+                    rows.push(ConfigRow { depth, label, value: String::new() });
+                }
+                for (key, child) in map {
+                    walk(child, child_depth, key.clone(), rows);
+                }
+            }
+            Value::Array(items) if items.iter().any(|item| item.is_object() || item.is_array()) => {
+                rows.push(ConfigRow { depth, label, value: String::new() });
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, depth + 1, format!("[{index}]"), rows);
+                }
+            }
+            Value::String(text) => rows.push(ConfigRow { depth, label, value: text.clone() }),
+            other => rows.push(ConfigRow { depth, label, value: other.to_string() }),
+        }
+    }
+    let mut rows = Vec::new();
+    walk(config, 0, String::new(), &mut rows);
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn relative_times_are_coarse() {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z").unwrap().with_timezone(&Utc);
+        let ago = |s| relative_time(now - chrono::Duration::seconds(s), now);
+        assert_eq!(ago(1), "just now");
+        assert_eq!(ago(30), "30 s ago");
+        assert_eq!(ago(150), "2 min ago");
+        assert_eq!(ago(7_300), "2 h ago");
+        assert_eq!(ago(200_000), "2 d ago");
+    }
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(clock_duration(chrono::Duration::seconds(42)), "0:42");
+        assert_eq!(clock_duration(chrono::Duration::seconds(725)), "12:05");
+        assert_eq!(clock_duration(chrono::Duration::seconds(3_723)), "1:02:03");
+    }
+
+    #[test]
+    fn nested_configuration_is_indented() {
+        let rows = config_rows(&json!({"api": {"timeout": 30}, "epochs": 5, "pairs": [{"a": "x"}]}));
+        let shown: Vec<_> = rows.iter().map(|r| (r.depth, r.label.as_str(), r.value.as_str())).collect();
+        assert_eq!(
+            shown,
+            vec![(0, "api", ""), (1, "timeout", "30"), (0, "epochs", "5"), (0, "pairs", ""), (1, "[0]", ""), (2, "a", "x")]
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Athanor's dashboard: one crate compiled twice.
+//!
+//! With the `ssr` feature it is the server: axum routes, server functions talking to the store, and HTML rendered
+//! on the first request. With `hydrate` it is the browser half, compiled to WebAssembly, which takes over the
+//! server-rendered page and makes it interactive. Components and the server functions they call sit side by side
+//! in [`pages`]; everything that exists only on the server lives in [`server`].
+
+pub mod app;
+pub mod error;
+pub mod format;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// Entry point the generated JavaScript calls once the WebAssembly module has loaded.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,159 @@
+//! `/instances/:id` — one instance: its configuration and its runs.
+
+use crate::app::ErrorPanel;
+use crate::error::AppError;
+use crate::format::{clock_duration, config_rows, relative_time, utc_stamp};
+use crate::pages::StatusBadge;
+use athanor_core::{ExperimentDefinition, Instance, Run};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Everything the instance page shows, in one round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceDetails {
+    /// The instance.
+    pub instance: Instance,
+    /// Its experiment's definition, or `None` when the server no longer has that experiment.
+    pub experiment: Option<ExperimentDefinition>,
+    /// Its runs, newest first.
+    pub runs: Vec<Run>,
+}
+
+/// Load one instance with its runs. `id` is the text from the URL, parsed here so a bad one gets a clear error.
+#[server]
+pub async fn get_instance_details(id: String) -> Result<InstanceDetails, AppError> {
+    let id = Uuid::parse_str(id.trim())
+        .map_err(|_| AppError::invalid_field("id", format!("{id:?} is not a valid instance id")))?;
+    let state = crate::server::state()?;
+    let instance =
+        state.store.get_instance(id).await?.ok_or_else(|| AppError::NotFound(format!("no instance with id {id}")))?;
+    let runs = state.store.list_runs(id).await?;
+    let experiment = state.experiments.get(instance.experiment.as_str()).cloned();
+    Ok(InstanceDetails { instance, experiment, runs })
+}
+
+/// The instance page.
+#[component]
+pub fn InstancePage() -> impl IntoView {
+    let params = use_params_map();
+    let details = Resource::new(
+        move || params.read().get("id").unwrap_or_default(),
+        get_instance_details,
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading instance…"</p> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
+                {move || Suspend::new(async move {
+                    details.await.map(|details| view! { <InstanceView details /> })
+                })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn InstanceView(details: InstanceDetails) -> impl IntoView {
+    let InstanceDetails { instance, experiment, runs } = details;
+    let experiment_line = match &experiment {
+        Some(definition) => view! {
+            <span class="mono">{definition.name.to_string()}</span>
+            <span class="muted">" v" {definition.version.clone()}</span>
+        }
+        .into_any(),
+        None => view! {
+            <span class="mono">{instance.experiment.to_string()}</span>
+            <span class="error-text">
+                " — this server has no experiment of that name any more; the instance cannot run."
+            </span>
+        }
+        .into_any(),
+    };
+    let description = (!instance.description.as_str().is_empty())
+        .then(|| view! { <p class="description">{instance.description.to_string()}</p> });
+    let config = config_rows(&instance.config)
+        .into_iter()
+        .map(|row| {
+            view! {
+                <tr>
+                    <th style=format!("padding-left: {}rem", 0.6 + row.depth as f32 * 1.2)>{row.label}</th>
+                    <td class="mono">{row.value}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="page-head">
+            <nav class="crumbs">
+                <a href="/">"Instances"</a>
+                " / "
+                <span>{instance.name.to_string()}</span>
+            </nav>
+            <h1>{instance.name.to_string()}</h1>
+            <p>{experiment_line}</p>
+            {description}
+        </section>
+        <div class="columns">
+            <section class="card">
+                <h2>"Configuration"</h2>
+                <table class="kv">
+                    <tbody>{config}</tbody>
+                </table>
+            </section>
+            <section class="card">
+                <h2>"Runs " <span class="muted">"(" {runs.len()} ")"</span></h2>
+                <RunTable runs />
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn RunTable(runs: Vec<Run>) -> impl IntoView {
+    if runs.is_empty() {
+        return view! { <p class="muted">"No runs yet."</p> }.into_any();
+    }
+    let now = chrono::Utc::now();
+    let rows = runs
+        .into_iter()
+        .map(|run| {
+            let started = run.started_at.map(|at| {
+                view! { <time datetime=at.to_rfc3339() title=utc_stamp(at)>{relative_time(at, now)}</time> }
+            });
+            let duration = run.duration(now).map(clock_duration).unwrap_or_default();
+            let error = run.error.as_deref().and_then(|e| e.lines().next()).unwrap_or_default().to_owned();
+            view! {
+                <tr>
+                    <td>
+                        <StatusBadge status=run.status />
+                    </td>
+                    <td class="mono" title=run.id.to_string()>{short_id(run.id)}</td>
+                    <td>{started}</td>
+                    <td class="num">{duration}</td>
+                    <td class="error-text">{error}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="grid runs">
+            <thead>
+                <tr>
+                    <th>"Status"</th>
+                    <th>"Run"</th>
+                    <th>"Started"</th>
+                    <th class="num">"Duration"</th>
+                    <th>"Error"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// The first 8 hex digits (ids are random v4): enough to tell runs apart on a page; the full id is on hover.
+fn short_id(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_owned()
+}

@@ -1,0 +1,150 @@
+//! Everything that exists only on the server: configuration, shared state, start-up, demo seeding.
+
+mod seed;
+
+use crate::app::{shell, App};
+use crate::error::AppError;
+use anyhow::Context as _;
+use athanor_core::ExperimentDefinition;
+use athanor_store::Store;
+use axum::extract::FromRef;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+pub use seed::seed_demo_instances;
+
+/// How the server is set up; [`Config::from_env`] reads it from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Where to listen. Port 0 picks a free port (tests use this).
+    pub addr: SocketAddr,
+    /// The folder holding `pkg/` (the compiled WebAssembly, JavaScript and CSS) and public assets.
+    pub site_root: PathBuf,
+    /// Create the demo instances when the database has no instance at all.
+    pub seed_demos: bool,
+}
+
+impl Config {
+    /// Read `DATABASE_URL` (default `sqlite://athanor.db`), `ATHANOR_ADDR` (default `127.0.0.1:3000`, also taken
+    /// from cargo-leptos' `LEPTOS_SITE_ADDR`), `LEPTOS_SITE_ROOT` (default `target/site`) and
+    /// `ATHANOR_SEED_DEMOS` (`0` turns seeding off).
+    pub fn from_env() -> anyhow::Result<Config> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+        let addr_text = var("ATHANOR_ADDR").or_else(|| var("LEPTOS_SITE_ADDR")).unwrap_or("127.0.0.1:3000".into());
+        let addr = addr_text
+            .parse()
+            .with_context(|| format!("ATHANOR_ADDR {addr_text:?} is not an address like 127.0.0.1:3000"))?;
+        Ok(Config {
+            database_url: var("DATABASE_URL").unwrap_or_else(|| athanor_store::DEFAULT_DATABASE_URL.to_owned()),
+            addr,
+            site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()).into(),
+            seed_demos: var("ATHANOR_SEED_DEMOS").as_deref() != Some("0"),
+        })
+    }
+}
+
+/// What every request handler and server function can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Leptos' own settings (site root, output name), needed by the router.
+    pub leptos_options: LeptosOptions,
+    /// The database.
+    pub store: Store,
+    /// Definitions of the experiments this server was built with, by name.
+    pub experiments: Arc<BTreeMap<String, ExperimentDefinition>>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The shared state, from inside a server function.
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| AppError::Server("server state is not available to this request".into()))
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on (with the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// Its state, for tests that want to look at the database directly.
+    pub state: AppState,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Serve until the process is interrupted (Ctrl-C) or the listener fails.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?.context("server stopped with an error")
+    }
+
+    /// Stop serving at once (tests).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+/// Connect to the database, migrate, seed demos if empty, and start serving in a background task.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let store = Store::connect(&config.database_url).await?;
+    let experiments: BTreeMap<_, _> =
+        athanor_demos::definitions().into_iter().map(|definition| (definition.name.to_string(), definition)).collect();
+    if config.seed_demos {
+        let created = seed_demo_instances(&store, &experiments).await?;
+        if created > 0 {
+            tracing::info!(created, "empty database: created the demo instances");
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("could not listen on {} (is another server running there?)", config.addr))?;
+    let addr = listener.local_addr()?;
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("athanor")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState { leptos_options: leptos_options.clone(), store, experiments: Arc::new(experiments) };
+    let router = router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown_signal()).await
+    });
+    Ok(Server { addr, state, task })
+}
+
+fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .leptos_routes_with_context(&state, routes, || (), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+async fn shutdown_signal() {
+    // If the signal handler cannot be installed the server simply runs until killed.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Log to stderr, filtered by `RUST_LOG` (default: info for Athanor, warn for the rest).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,athanor=info,athanor_app=info")); 
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,25 @@
+//! Athanor's domain model, shared by the server and the browser.
+//!
+//! Everything here is plain data and pure functions: no I/O, no async runtime, no SQL. That is what lets the
+//! hydrated dashboard (compiled to `wasm32-unknown-unknown`) run the very same [`schema::Schema::validate`] as
+//! the server, so a form shows exactly the errors the server would answer with.
+//!
+//! - [`schema`] — the typed configuration schema an experiment declares, and validation of configuration values.
+//! - [`status`] — [`status::RunStatus`] and the only transitions a run may make.
+//! - [`names`] — parsed newtypes for the names users type.
+//! - [`experiment`] — [`experiment::ExperimentDefinition`]: name, description, version and schema.
+//! - [`model`] — [`model::Instance`], [`model::Run`] and the records a run produces.
+
+pub mod experiment;
+pub mod model;
+pub mod names;
+pub mod schema;
+pub mod status;
+
+pub use experiment::ExperimentDefinition;
+pub use model::{
+    Instance, InstanceDraft, InstanceSummary, LogLevel, LogRecord, NewLog, NewResult, ResultRecord, Run, RunSummary,
+};
+pub use names::{Description, ExperimentName, InstanceName, NameError};
+pub use schema::{FieldError, Schema, ValidationErrors};
+pub use status::{IllegalTransition, RunStatus};

@@ -1,0 +1,196 @@
+//! The logs and results a run produces: batched appends and paged reads.
+//!
+//! Logs and results share one per-run sequence (`seq`), assigned by the run's single writer before records reach
+//! the store. A viewer that has seen everything up to `seq = N` asks for "after N" in both tables and can never
+//! miss or repeat a record.
+
+use crate::{on_backend, Store, StoreError};
+use athanor_core::{LogLevel, LogRecord, ResultRecord};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+/// Rows per multi-row `INSERT`. 256 × 6 parameters stays far below both engines' parameter limits while making
+/// the per-statement overhead negligible; a fixed size keeps the statement cache hitting.
+const ROWS_PER_INSERT: usize = 256;
+
+fn corrupt(detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { table: "run_logs", detail: detail.to_string() }
+}
+
+/// Which logs to read: those after a sequence number, optionally only some levels, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Only records with `seq > after_seq` (0 for the start).
+    pub after_seq: i64,
+    /// Only these levels; empty means all.
+    pub levels: Vec<LogLevel>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+impl LogQuery {
+    /// The first `limit` logs of any level.
+    pub fn first(limit: u32) -> Self {
+        LogQuery { after_seq: 0, levels: Vec::new(), limit }
+    }
+}
+
+/// A page of records plus where to continue from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The records, in `seq` order.
+    pub items: Vec<T>,
+    /// Pass as `after_seq` to get the next page (the last `seq` seen, or the one passed in if none).
+    pub next_after_seq: i64,
+}
+
+fn push_level_filter<'a, DB: sqlx::Database>(query: &mut QueryBuilder<'a, DB>, levels: &'a [LogLevel])
+where
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if levels.is_empty() {
+        return;
+    }
+    query.push(" AND level IN (");
+    let mut separated = query.separated(", ");
+    for level in levels {
+        separated.push_bind(level.as_str());
+    }
+    query.push(")");
+}
+
+impl Store {
+    /// Append logs and results of one run in a single transaction: either all of them are stored or none.
+    ///
+    /// Each record's `seq` must be unique within the run (the primary key enforces it).
+    pub async fn append_records(
+        &self,
+        run_id: Uuid,
+        logs: &[LogRecord],
+        results: &[ResultRecord],
+    ) -> Result<(), StoreError> {
+        if logs.is_empty() && results.is_empty() {
+            return Ok(());
+        }
+        on_backend!(self, |pool, Id| {
+            let mut tx = pool.begin().await?;
+            for chunk in logs.chunks(ROWS_PER_INSERT) {
+                QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
+                    .push_values(chunk, |mut row, log| {
+                        row.push_bind(Id::from(run_id))
+                            .push_bind(log.seq)
+                            .push_bind(log.ts)
+                            .push_bind(log.level.as_str())
+                            .push_bind(&log.message)
+                            .push_bind(log.metadata.as_ref().map(Json));
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for chunk in results.chunks(ROWS_PER_INSERT) {
+                QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
+                    .push_values(chunk, |mut row, result| {
+                        row.push_bind(Id::from(run_id))
+                            .push_bind(result.seq)
+                            .push_bind(result.ts)
+                            .push_bind(&result.key)
+                            .push_bind(Json(&result.value));
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A page of a run's logs, in `seq` order.
+    pub async fn logs(&self, run_id: Uuid, query: &LogQuery) -> Result<Page<LogRecord>, StoreError> {
+        let items = on_backend!(self, |pool, Id| {
+            let mut sql = QueryBuilder::new("SELECT seq, ts, level, message, metadata FROM run_logs WHERE run_id = ");
+            sql.push_bind(Id::from(run_id)).push(" AND seq > ").push_bind(query.after_seq);
+            push_level_filter(&mut sql, &query.levels);
+            sql.push(" ORDER BY seq LIMIT ").push_bind(i64::from(query.limit));
+            let rows = sql.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(LogRecord {
+                        seq: row.try_get("seq")?,
+                        ts: row.try_get("ts")?,
+                        level: row.try_get::<&str, _>("level")?.parse::<LogLevel>().map_err(corrupt)?,
+                        message: row.try_get("message")?,
+                        metadata: row.try_get::<Option<Json<Value>>, _>("metadata")?.map(|json| json.0),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?
+        });
+        let next_after_seq = items.last().map_or(query.after_seq, |log| log.seq);
+        Ok(Page { items, next_after_seq })
+    }
+
+    /// The exact number of a run's logs at `levels` (all levels when empty).
+    pub async fn count_logs(&self, run_id: Uuid, levels: &[LogLevel]) -> Result<i64, StoreError> {
+        on_backend!(self, |pool, Id| {
+            let mut sql = QueryBuilder::new("SELECT COUNT(*) FROM run_logs WHERE run_id = ");
+            sql.push_bind(Id::from(run_id));
+            push_level_filter(&mut sql, levels);
+            Ok(sql.build_query_scalar::<i64>().fetch_one(pool).await?)
+        })
+    }
+
+    /// A page of a run's results after `after_seq`, in `seq` order.
+    pub async fn results(&self, run_id: Uuid, after_seq: i64, limit: u32) -> Result<Page<ResultRecord>, StoreError> {
+        let items = on_backend!(self, |pool, Id| {
+            let rows = sqlx::query(
+                "SELECT seq, ts, key, value FROM run_results WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(Id::from(run_id))
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ResultRecord {
+                        seq: row.try_get("seq")?,
+                        ts: row.try_get("ts")?,
+                        key: row.try_get("key")?,
+                        value: row.try_get::<Json<Value>, _>("value")?.0,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?
+        });
+        let next_after_seq = items.last().map_or(after_seq, |result| result.seq);
+        Ok(Page { items, next_after_seq })
+    }
+
+    /// The exact number of a run's results.
+    pub async fn count_results(&self, run_id: Uuid) -> Result<i64, StoreError> {
+        on_backend!(self, |pool, Id| {
+            Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM run_results WHERE run_id = $1")
+                .bind(Id::from(run_id))
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+
+    /// The highest `seq` stored for a run across logs and results (0 if none): where its writer continues.
+    pub async fn last_seq(&self, run_id: Uuid) -> Result<i64, StoreError> {
+        on_backend!(self, |pool, Id| {
+            let id = Id::from(run_id);
+            let logs: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_logs WHERE run_id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+            let results: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_results WHERE run_id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+            Ok(logs.unwrap_or(0).max(results.unwrap_or(0)))
+        })
+    }
+}

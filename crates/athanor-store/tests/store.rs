@@ -1,0 +1,231 @@
+//! The store's behaviour, checked identically on SQLite and PostgreSQL.
+
+mod support;
+
+use athanor_core::{LogLevel, LogRecord, ResultRecord, RunStatus};
+use athanor_store::{LogQuery, Store, StoreError};
+use chrono::Utc;
+use serde_json::json;
+use support::draft;
+use uuid::Uuid;
+
+on_both_backends!(
+    instances_round_trip_and_edit,
+    deleting_an_instance_removes_its_runs_logs_and_results,
+    runs_keep_their_own_config_snapshot,
+    runs_list_newest_first_and_by_status_oldest_first,
+    status_changes_follow_the_machine,
+    logs_and_results_append_and_page_by_seq,
+    a_batch_with_a_bad_record_writes_nothing,
+    dashboard_summary_counts_runs_and_shows_the_latest,
+    missing_things_are_reported_not_invented,
+);
+
+fn log(seq: i64, level: LogLevel, message: &str) -> LogRecord {
+    LogRecord { seq, ts: Utc::now(), level, message: message.to_owned(), metadata: Some(json!({"i": seq})) }
+}
+
+fn result(seq: i64, key: &str, value: serde_json::Value) -> ResultRecord {
+    ResultRecord { seq, ts: Utc::now(), key: key.to_owned(), value }
+}
+
+async fn instances_round_trip_and_edit(store: Store) {
+    let created = store.create_instance(&draft("Baseline")).await.unwrap();
+    assert_eq!(store.get_instance(created.id).await.unwrap(), Some(created.clone()));
+
+    let mut edit = draft("Baseline v2");
+    edit.config = json!({"epochs": 99});
+    let updated = store.update_instance(created.id, &edit).await.unwrap();
+    assert_eq!(updated.name.as_str(), "Baseline v2");
+    assert_eq!(updated.config, json!({"epochs": 99}));
+    assert_eq!(updated.created_at, created.created_at);
+    assert!(updated.updated_at >= created.updated_at);
+    assert_eq!(store.get_instance(created.id).await.unwrap(), Some(updated));
+    assert_eq!(store.count_instances().await.unwrap(), 1);
+}
+
+async fn deleting_an_instance_removes_its_runs_logs_and_results(store: Store) {
+    let keep = store.create_instance(&draft("Keep")).await.unwrap();
+    let doomed = store.create_instance(&draft("Doomed")).await.unwrap();
+    let kept_run = store.create_run(keep.id, &keep.config, "1").await.unwrap();
+    let run = store.create_run(doomed.id, &doomed.config, "1").await.unwrap();
+    for r in [&kept_run, &run] {
+        store.append_records(r.id, &[log(1, LogLevel::Info, "hi")], &[result(2, "acc", json!(0.9))]).await.unwrap();
+    }
+
+    assert!(store.delete_instance(doomed.id).await.unwrap());
+    assert!(!store.delete_instance(doomed.id).await.unwrap(), "a second delete finds nothing");
+    assert_eq!(store.get_run(run.id).await.unwrap(), None);
+    assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 0);
+    assert_eq!(store.count_results(run.id).await.unwrap(), 0);
+    // The other instance is untouched.
+    assert!(store.get_run(kept_run.id).await.unwrap().is_some());
+    assert_eq!(store.count_logs(kept_run.id, &[]).await.unwrap(), 1);
+    assert_eq!(store.count_results(kept_run.id).await.unwrap(), 1);
+}
+
+async fn runs_keep_their_own_config_snapshot(store: Store) {
+    let instance = store.create_instance(&draft("Snapshot")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "0.3.1").await.unwrap();
+    assert_eq!(run.status, RunStatus::Pending);
+
+    let mut edit = draft("Snapshot");
+    edit.config = json!({"epochs": 1});
+    store.update_instance(instance.id, &edit).await.unwrap();
+
+    let stored = store.get_run(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.config, instance.config, "editing the instance must not rewrite the run");
+    assert_eq!(stored.experiment_version, "0.3.1");
+    assert_eq!(stored, run);
+}
+
+async fn runs_list_newest_first_and_by_status_oldest_first(store: Store) {
+    let instance = store.create_instance(&draft("Many")).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(store.create_run(instance.id, &instance.config, "1").await.unwrap().id);
+    }
+    let listed: Vec<Uuid> = store.list_runs(instance.id).await.unwrap().into_iter().map(|r| r.id).collect();
+    let newest_first: Vec<Uuid> = ids.iter().rev().copied().collect();
+    assert_eq!(listed, newest_first);
+
+    store.transition_run(ids[2], RunStatus::Running, None).await.unwrap();
+    let pending: Vec<Uuid> =
+        store.runs_with_status(RunStatus::Pending).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(pending, vec![ids[0], ids[1], ids[3], ids[4]]);
+}
+
+async fn status_changes_follow_the_machine(store: Store) {
+    let instance = store.create_instance(&draft("Machine")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+
+    let running = store.transition_run(run.id, RunStatus::Running, None).await.unwrap();
+    assert_eq!(running.status, RunStatus::Running);
+    assert!(running.started_at.is_some() && running.completed_at.is_none());
+
+    let failed = store.transition_run(run.id, RunStatus::Failed, Some("loss is NaN")).await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("loss is NaN"));
+    assert_eq!(failed.started_at, running.started_at);
+    assert!(failed.completed_at.unwrap() >= failed.started_at.unwrap());
+
+    let refused = store.transition_run(run.id, RunStatus::Running, None).await.unwrap_err();
+    match refused {
+        StoreError::IllegalTransition { run: id, source } => {
+            assert_eq!(id, run.id);
+            assert_eq!((source.from, source.to), (RunStatus::Failed, RunStatus::Running));
+        }
+        other => panic!("expected an illegal transition, got {other}"),
+    }
+    assert_eq!(store.get_run(run.id).await.unwrap().unwrap(), failed, "a refused change writes nothing");
+
+    let other = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    let cancelled = store.transition_run(other.id, RunStatus::Cancelled, Some("cancelled by user")).await.unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    assert!(cancelled.started_at.is_none() && cancelled.completed_at.is_some());
+    assert!(store.transition_run(other.id, RunStatus::Completed, None).await.is_err());
+}
+
+async fn logs_and_results_append_and_page_by_seq(store: Store) {
+    let instance = store.create_instance(&draft("Records")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    assert_eq!(store.last_seq(run.id).await.unwrap(), 0);
+
+    // 1,000 logs (every 10th a warning) interleaved with results every 100th seq; several append batches.
+    let mut logs = Vec::new();
+    let mut results = Vec::new();
+    for seq in 1..=1_100 {
+        if seq % 100 == 0 {
+            results.push(result(seq, &format!("loss/{}", seq / 100), json!({"value": seq, "nested": [1, 2]})));
+        } else if seq % 10 == 0 {
+            logs.push(log(seq, LogLevel::Warn, &format!("warning {seq}")));
+        } else {
+            logs.push(log(seq, LogLevel::Info, &format!("line {seq} with 'quotes' and ünïcode")));
+        }
+    }
+    for (log_chunk, result_chunk) in logs.chunks(300).zip(results.chunks(3).chain(std::iter::repeat(&[][..]))) {
+        store.append_records(run.id, log_chunk, result_chunk).await.unwrap();
+    }
+
+    assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 1_089);
+    assert_eq!(store.count_logs(run.id, &[LogLevel::Warn]).await.unwrap(), 99);
+    assert_eq!(store.count_logs(run.id, &[LogLevel::Warn, LogLevel::Info]).await.unwrap(), 1_089);
+    assert_eq!(store.count_logs(run.id, &[LogLevel::Error]).await.unwrap(), 0);
+    assert_eq!(store.count_results(run.id).await.unwrap(), 11);
+    assert_eq!(store.last_seq(run.id).await.unwrap(), 1_100);
+
+    // Paging through everything with `after_seq` sees every log exactly once, in order, equal to what went in.
+    let mut seen = Vec::new();
+    let mut query = LogQuery::first(250);
+    loop {
+        let page = store.logs(run.id, &query).await.unwrap();
+        if page.items.is_empty() {
+            break;
+        }
+        query.after_seq = page.next_after_seq;
+        seen.extend(page.items);
+    }
+    assert_eq!(seen.len(), logs.len());
+    for (got, sent) in seen.iter().zip(&logs) {
+        assert_eq!((got.seq, got.level, &got.message, &got.metadata), (sent.seq, sent.level, &sent.message, &sent.metadata));
+        assert_eq!(got.ts.timestamp_micros(), sent.ts.timestamp_micros());
+    }
+
+    let warnings = store.logs(run.id, &LogQuery { after_seq: 500, levels: vec![LogLevel::Warn], limit: 3 }).await.unwrap();
+    let seqs: Vec<i64> = warnings.items.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, vec![510, 520, 530]);
+    assert_eq!(warnings.next_after_seq, 530);
+
+    let tail = store.results(run.id, 800, 100).await.unwrap();
+    let keys: Vec<&str> = tail.items.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, vec!["loss/9", "loss/10", "loss/11"]);
+    assert_eq!(tail.items[0].value, json!({"value": 900, "nested": [1, 2]}));
+    let none = store.results(run.id, 1_100, 100).await.unwrap();
+    assert!(none.items.is_empty());
+    assert_eq!(none.next_after_seq, 1_100, "an empty page keeps the cursor where it was");
+}
+
+async fn a_batch_with_a_bad_record_writes_nothing(store: Store) {
+    let instance = store.create_instance(&draft("Atomic")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    store.append_records(run.id, &[log(1, LogLevel::Info, "first")], &[]).await.unwrap();
+
+    // seq 1 again: the primary key refuses it, and the good records of the same batch must not land either.
+    let batch = [log(2, LogLevel::Info, "second"), log(1, LogLevel::Info, "duplicate")];
+    assert!(store.append_records(run.id, &batch, &[result(3, "acc", json!(1))]).await.is_err());
+    assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 1);
+    assert_eq!(store.count_results(run.id).await.unwrap(), 0);
+
+    let unknown_run = Uuid::new_v4();
+    assert!(store.append_records(unknown_run, &[log(1, LogLevel::Info, "orphan")], &[]).await.is_err());
+}
+
+async fn dashboard_summary_counts_runs_and_shows_the_latest(store: Store) {
+    let idle = store.create_instance(&draft("Idle")).await.unwrap();
+    let busy = store.create_instance(&draft("Busy")).await.unwrap();
+    for _ in 0..3 {
+        store.create_run(busy.id, &busy.config, "1").await.unwrap();
+    }
+    let latest = store.create_run(busy.id, &busy.config, "1").await.unwrap();
+    store.transition_run(latest.id, RunStatus::Running, None).await.unwrap();
+
+    let summaries = store.list_instances().await.unwrap();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[0].instance.id, busy.id, "newest instance first");
+    assert_eq!(summaries[0].run_count, 4);
+    let last = summaries[0].last_run.as_ref().unwrap();
+    assert_eq!((last.id, last.status), (latest.id, RunStatus::Running));
+    assert_eq!(summaries[1].instance, idle);
+    assert_eq!(summaries[1].run_count, 0);
+    assert!(summaries[1].last_run.is_none());
+}
+
+async fn missing_things_are_reported_not_invented(store: Store) {
+    let nobody = Uuid::new_v4();
+    assert_eq!(store.get_instance(nobody).await.unwrap(), None);
+    assert!(matches!(store.update_instance(nobody, &draft("x")).await, Err(StoreError::InstanceNotFound(id)) if id == nobody));
+    assert!(matches!(store.create_run(nobody, &json!({}), "1").await, Err(StoreError::InstanceNotFound(id)) if id == nobody));
+    assert!(matches!(store.transition_run(nobody, RunStatus::Running, None).await, Err(StoreError::RunNotFound(id)) if id == nobody));
+    assert_eq!(store.get_run(nobody).await.unwrap(), None);
+    assert_eq!(store.count_instances().await.unwrap(), 0, "failed calls created nothing");
+}

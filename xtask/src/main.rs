@@ -1,0 +1,176 @@
+//! Build automation for Athanor, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask serve` — install what is missing, build the server and the WebAssembly, serve the dashboard on
+//!   <http://127.0.0.1:3000> with `sqlite://athanor.db` (or `DATABASE_URL`).
+//! - `cargo xtask test` — install what is missing, then format check, clippy (server and browser builds), every
+//!   Rust test, and the Playwright browser tests against a freshly started server.
+//!
+//! Every step prints the command it runs, so a failure says exactly what to re-run by hand.
+
+mod tools;
+
+use anyhow::{bail, Context, Result};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(&root),
+        Some("test") => test(&root),
+        Some("install") => tools::ensure_build_tools(&root).map(|_| ()),
+        _ => {
+            eprintln!("usage: cargo xtask <serve | test | install>");
+            eprintln!("  serve    install missing tools, build, and serve the dashboard on 127.0.0.1:3000");
+            eprintln!("  test     install missing tools, then fmt, clippy, Rust tests and browser tests");
+            eprintln!("  install  only install the missing tools");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest_dir.parent().context("xtask lives one level below the workspace root")?.to_path_buf())
+}
+
+/// Run a command to completion, echoing it first; a non-zero exit is an error naming the command.
+pub(crate) fn run(command: &mut Command) -> Result<()> {
+    eprintln!("\n$ {}", describe(command));
+    let status = command.status().with_context(|| format!("could not start `{}`", describe(command)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(command));
+    }
+    Ok(())
+}
+
+pub(crate) fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program().to_string_lossy().into_owned())
+        .chain(command.get_args().map(|arg| arg.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
+fn serve(root: &Path) -> Result<()> {
+    let started = Instant::now();
+    tools::ensure_build_tools(root)?;
+    build_site()?;
+    eprintln!("\nReady after {:.0?}. Serving http://127.0.0.1:3000 (Ctrl-C stops).", started.elapsed());
+    let mut server = Command::new(target_dir(root).join("debug/athanor"));
+    server.env("LEPTOS_SITE_ROOT", root.join("target/site"));
+    if std::env::var_os("ATHANOR_ADDR").is_none() {
+        server.env("ATHANOR_ADDR", "127.0.0.1:3000");
+    }
+    run(&mut server)
+}
+
+/// Build the server binary and the hydrate bundle (WebAssembly, JS glue, CSS) into `target/site`.
+fn build_site() -> Result<()> {
+    run(cargo().args(["leptos", "build"]))
+}
+
+fn test(root: &Path) -> Result<()> {
+    let started = Instant::now();
+    tools::ensure_build_tools(root)?;
+    tools::ensure_browser_tools(root)?;
+
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        "athanor-app/ssr",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "--package",
+        "athanor-app",
+        "--package",
+        "athanor-core",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--features",
+        "athanor-app/hydrate",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args(["test", "--workspace", "--features", "athanor-app/ssr"]))?;
+
+    build_site()?;
+    end2end(root)?;
+    eprintln!("\nAll checks passed in {:.0?}.", started.elapsed());
+    Ok(())
+}
+
+/// Start the real server on a free port against a fresh SQLite file, run Playwright against it, stop it.
+fn end2end(root: &Path) -> Result<()> {
+    let data = tempdir()?;
+    let port = free_port()?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let mut command = Command::new(target_dir(root).join("debug/athanor"));
+    command
+        .env("LEPTOS_SITE_ROOT", root.join("target/site"))
+        .env("ATHANOR_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", format!("sqlite://{}", data.join("e2e.db").display()))
+        .env_remove("ATHANOR_SEED_DEMOS");
+    eprintln!("\n$ {} &", describe(&command));
+    let server = ServerGuard(command.spawn().context("could not start the athanor server for the browser tests")?);
+    wait_until_listening(port, Duration::from_secs(60))?;
+    let result = run(Command::new("npx")
+        .args(["playwright", "test"])
+        .current_dir(root.join("end2end"))
+        .env("BASE_URL", &base_url));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+/// Kills the server when the tests end, however they end.
+struct ServerGuard(Child);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_until_listening(port: u16, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        // Polling a port has no event to await; 100 ms keeps start-up latency low without busy-waiting.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("the server did not start listening on port {port} within {timeout:?}")
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("athanor-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
