@@ -42,7 +42,10 @@ fn ensure_wasm_target() -> Result<()> {
 fn ensure_cargo_leptos() -> Result<()> {
     let version = output(Command::new("cargo").args(["leptos", "--version"])).unwrap_or_default();
     if !version.contains(CARGO_LEPTOS_VERSION) {
-        eprintln!("cargo-leptos {CARGO_LEPTOS_VERSION} is missing (found {:?}); building it once (~20 min on 2 cores)", version.trim());
+        eprintln!(
+            "cargo-leptos {CARGO_LEPTOS_VERSION} is missing (found {:?}); building it once (~20 min on 2 cores)",
+            version.trim()
+        );
         // `no_downloads`: take wasm-bindgen and wasm-opt from PATH instead of fetching binaries from GitHub.
         run(Command::new("cargo").args([
             "install",

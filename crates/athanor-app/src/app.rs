@@ -84,6 +84,13 @@ impl Theme {
 #[component]
 fn Header() -> impl IntoView {
     let theme = RwSignal::new(Theme::System);
+    // Effects run only in the browser, after hydration: mark the body so tests (and curious users) can tell the
+    // page is interactive now.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     Effect::new(move |_| {
         let theme = theme.get();
         if let Some(root) = document().document_element() {

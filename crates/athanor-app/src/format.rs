@@ -102,7 +102,14 @@ mod tests {
         let shown: Vec<_> = rows.iter().map(|r| (r.depth, r.label.as_str(), r.value.as_str())).collect();
         assert_eq!(
             shown,
-            vec![(0, "api", ""), (1, "timeout", "30"), (0, "epochs", "5"), (0, "pairs", ""), (1, "[0]", ""), (2, "a", "x")]
+            vec![
+                (0, "api", ""),
+                (1, "timeout", "30"),
+                (0, "epochs", "5"),
+                (0, "pairs", ""),
+                (1, "[0]", ""),
+                (2, "a", "x")
+            ]
         );
     }
 }

@@ -41,13 +41,8 @@ pub struct IllegalTransition {
 
 impl RunStatus {
     /// Every status, in life order; handy for filters and exhaustive tests.
-    pub const ALL: [RunStatus; 5] = [
-        RunStatus::Pending,
-        RunStatus::Running,
-        RunStatus::Completed,
-        RunStatus::Failed,
-        RunStatus::Cancelled,
-    ];
+    pub const ALL: [RunStatus; 5] =
+        [RunStatus::Pending, RunStatus::Running, RunStatus::Completed, RunStatus::Failed, RunStatus::Cancelled];
 
     /// True once the run has ended; such a status never changes again.
     pub fn is_terminal(self) -> bool {
@@ -57,10 +52,7 @@ impl RunStatus {
     /// Whether `self → to` is a legal step.
     pub fn can_become(self, to: RunStatus) -> bool {
         use RunStatus::*;
-        matches!(
-            (self, to),
-            (Pending, Running) | (Pending, Cancelled) | (Running, Completed | Failed | Cancelled)
-        )
+        matches!((self, to), (Pending, Running) | (Pending, Cancelled) | (Running, Completed | Failed | Cancelled))
     }
 
     /// The status after a legal step, or the reason it is refused.
@@ -99,10 +91,7 @@ impl FromStr for RunStatus {
     type Err = UnknownStatus;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
+        RunStatus::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 
@@ -111,13 +100,8 @@ mod tests {
     use super::RunStatus::{self, *};
 
     /// The complete table of legal steps; anything not listed must be refused.
-    const LEGAL: [(RunStatus, RunStatus); 5] = [
-        (Pending, Running),
-        (Pending, Cancelled),
-        (Running, Completed),
-        (Running, Failed),
-        (Running, Cancelled),
-    ];
+    const LEGAL: [(RunStatus, RunStatus); 5] =
+        [(Pending, Running), (Pending, Cancelled), (Running, Completed), (Running, Failed), (Running, Cancelled)];
 
     #[test]
     fn every_pair_is_legal_exactly_when_listed() {

@@ -24,7 +24,14 @@ pub fn training_curve() -> ExperimentDefinition {
         "training_curve",
         "Simulates training a model: per-epoch loss and accuracy with noise, logs at every level, live progress.",
         Schema::new()
-            .field(Field::integer("epochs").label("Epochs").description("How many epochs to simulate.").default(30).min(1).max(10_000))
+            .field(
+                Field::integer("epochs")
+                    .label("Epochs")
+                    .description("How many epochs to simulate.")
+                    .default(30)
+                    .min(1)
+                    .max(10_000),
+            )
             .field(
                 Field::float("learning_rate")
                     .label("Learning rate")
@@ -33,9 +40,29 @@ pub fn training_curve() -> ExperimentDefinition {
                     .min(0.0001)
                     .max(1.0),
             )
-            .field(Field::float("noise").label("Noise").description("Standard deviation of the metric noise.").default(0.02).min(0.0).max(0.5))
-            .field(Field::integer("seed").label("Seed").description("Random seed, for reproducible curves.").default(42).min(0))
-            .field(Field::integer("epoch_ms").label("Epoch duration (ms)").description("Wall time per simulated epoch.").default(200).min(0).max(60_000))
+            .field(
+                Field::float("noise")
+                    .label("Noise")
+                    .description("Standard deviation of the metric noise.")
+                    .default(0.02)
+                    .min(0.0)
+                    .max(0.5),
+            )
+            .field(
+                Field::integer("seed")
+                    .label("Seed")
+                    .description("Random seed, for reproducible curves.")
+                    .default(42)
+                    .min(0),
+            )
+            .field(
+                Field::integer("epoch_ms")
+                    .label("Epoch duration (ms)")
+                    .description("Wall time per simulated epoch.")
+                    .default(200)
+                    .min(0)
+                    .max(60_000),
+            )
             .field(Field::string("model").label("Model").options(["gpt-4", "claude-3", "llama-3"]).default("gpt-4")),
     )
 }
@@ -45,9 +72,14 @@ pub fn sleeper() -> ExperimentDefinition {
     definition(
         "sleeper",
         "Sleeps for a while in small steps and stops promptly when cancelled.",
-        Schema::new()
-            .field(Field::integer("seconds").label("Seconds").default(30).min(0).max(86_400))
-            .field(Field::integer("step_ms").label("Step (ms)").description("How often it checks for cancellation.").default(100).min(1).max(10_000)),
+        Schema::new().field(Field::integer("seconds").label("Seconds").default(30).min(0).max(86_400)).field(
+            Field::integer("step_ms")
+                .label("Step (ms)")
+                .description("How often it checks for cancellation.")
+                .default(100)
+                .min(1)
+                .max(10_000),
+        ),
     )
 }
 
@@ -56,7 +88,9 @@ pub fn failing() -> ExperimentDefinition {
     definition(
         "failing",
         "Logs a few lines, then fails with the configured message.",
-        Schema::new().field(Field::string("message").label("Error message").default("the model diverged (loss = NaN)").required()),
+        Schema::new().field(
+            Field::string("message").label("Error message").default("the model diverged (loss = NaN)").required(),
+        ),
     )
 }
 
@@ -96,8 +130,21 @@ pub fn chatty() -> ExperimentDefinition {
         "Emits a configurable volume of log lines at a configurable rate.",
         Schema::new()
             .field(Field::integer("lines").label("Lines").default(10_000).min(0).max(100_000_000))
-            .field(Field::integer("lines_per_second").label("Lines per second").description("0 means as fast as possible.").default(0).min(0))
-            .field(Field::integer("batch").label("Batch size").description("Lines per log_batch call; 1 uses log().").default(1).min(1).max(100_000)),
+            .field(
+                Field::integer("lines_per_second")
+                    .label("Lines per second")
+                    .description("0 means as fast as possible.")
+                    .default(0)
+                    .min(0),
+            )
+            .field(
+                Field::integer("batch")
+                    .label("Batch size")
+                    .description("Lines per log_batch call; 1 uses log().")
+                    .default(1)
+                    .min(1)
+                    .max(100_000),
+            ),
     )
 }
 
@@ -120,13 +167,16 @@ pub fn model_pairs() -> ExperimentDefinition {
                 .min_items(1)
                 .default_items(json!([{"a": "gpt-4", "b": "claude-3", "runs": 3}])),
             )
-            .field(Field::group(
-                "api",
-                vec![
-                    Field::integer("timeout").label("Timeout (s)").default(30).min(1).max(600),
-                    Field::integer("retries").label("Retries").default(2).min(0).max(10),
-                ],
-            ).label("API")),
+            .field(
+                Field::group(
+                    "api",
+                    vec![
+                        Field::integer("timeout").label("Timeout (s)").default(30).min(1).max(600),
+                        Field::integer("retries").label("Retries").default(2).min(0).max(10),
+                    ],
+                )
+                .label("API"),
+            ),
     )
 }
 
@@ -146,6 +196,18 @@ pub struct DemoInstance {
     pub description: &'static str,
     /// Values that differ from the schema's defaults (validated like any user input).
     pub config: Value,
+}
+
+impl DemoInstance {
+    /// The complete configuration: the schema's defaults (as a new-instance form starts) with this demo's
+    /// values on top, validated.
+    pub fn configuration(&self, schema: &Schema) -> Result<Value, athanor_core::ValidationErrors> {
+        let mut config = schema.defaults();
+        if let (Value::Object(base), Value::Object(overrides)) = (&mut config, &self.config) {
+            base.extend(overrides.clone());
+        }
+        schema.validate(&config)
+    }
 }
 
 /// The instances a fresh database starts with, so a new user has something to run at once.
@@ -220,7 +282,7 @@ mod tests {
                 .iter()
                 .find(|d| d.name.as_str() == demo.experiment)
                 .unwrap_or_else(|| panic!("{} names unknown experiment {}", demo.name, demo.experiment));
-            definition.schema.validate(&demo.config).unwrap_or_else(|err| panic!("{}: {err}", demo.name));
+            demo.configuration(&definition.schema).unwrap_or_else(|err| panic!("{}: {err}", demo.name));
         }
     }
 }

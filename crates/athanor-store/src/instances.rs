@@ -2,8 +2,7 @@
 
 use crate::{on_backend, Store, StoreError};
 use athanor_core::{
-    Description, ExperimentName, Instance, InstanceDraft, InstanceName, RunStatus, RunSummary,
-    model::InstanceSummary,
+    model::InstanceSummary, Description, ExperimentName, Instance, InstanceDraft, InstanceName, RunStatus, RunSummary,
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;

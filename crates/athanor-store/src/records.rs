@@ -182,10 +182,8 @@ impl Store {
     pub async fn last_seq(&self, run_id: Uuid) -> Result<i64, StoreError> {
         on_backend!(self, |pool, Id| {
             let id = Id::from(run_id);
-            let logs: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_logs WHERE run_id = $1")
-                .bind(id)
-                .fetch_one(pool)
-                .await?;
+            let logs: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(seq) FROM run_logs WHERE run_id = $1").bind(id).fetch_one(pool).await?;
             let results: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_results WHERE run_id = $1")
                 .bind(id)
                 .fetch_one(pool)

@@ -167,11 +167,15 @@ async fn logs_and_results_append_and_page_by_seq(store: Store) {
     }
     assert_eq!(seen.len(), logs.len());
     for (got, sent) in seen.iter().zip(&logs) {
-        assert_eq!((got.seq, got.level, &got.message, &got.metadata), (sent.seq, sent.level, &sent.message, &sent.metadata));
+        assert_eq!(
+            (got.seq, got.level, &got.message, &got.metadata),
+            (sent.seq, sent.level, &sent.message, &sent.metadata)
+        );
         assert_eq!(got.ts.timestamp_micros(), sent.ts.timestamp_micros());
     }
 
-    let warnings = store.logs(run.id, &LogQuery { after_seq: 500, levels: vec![LogLevel::Warn], limit: 3 }).await.unwrap();
+    let warnings =
+        store.logs(run.id, &LogQuery { after_seq: 500, levels: vec![LogLevel::Warn], limit: 3 }).await.unwrap();
     let seqs: Vec<i64> = warnings.items.iter().map(|l| l.seq).collect();
     assert_eq!(seqs, vec![510, 520, 530]);
     assert_eq!(warnings.next_after_seq, 530);
@@ -223,9 +227,15 @@ async fn dashboard_summary_counts_runs_and_shows_the_latest(store: Store) {
 async fn missing_things_are_reported_not_invented(store: Store) {
     let nobody = Uuid::new_v4();
     assert_eq!(store.get_instance(nobody).await.unwrap(), None);
-    assert!(matches!(store.update_instance(nobody, &draft("x")).await, Err(StoreError::InstanceNotFound(id)) if id == nobody));
-    assert!(matches!(store.create_run(nobody, &json!({}), "1").await, Err(StoreError::InstanceNotFound(id)) if id == nobody));
-    assert!(matches!(store.transition_run(nobody, RunStatus::Running, None).await, Err(StoreError::RunNotFound(id)) if id == nobody));
+    assert!(
+        matches!(store.update_instance(nobody, &draft("x")).await, Err(StoreError::InstanceNotFound(id)) if id == nobody)
+    );
+    assert!(
+        matches!(store.create_run(nobody, &json!({}), "1").await, Err(StoreError::InstanceNotFound(id)) if id == nobody)
+    );
+    assert!(
+        matches!(store.transition_run(nobody, RunStatus::Running, None).await, Err(StoreError::RunNotFound(id)) if id == nobody)
+    );
     assert_eq!(store.get_run(nobody).await.unwrap(), None);
     assert_eq!(store.count_instances().await.unwrap(), 0, "failed calls created nothing");
 }

@@ -38,10 +38,7 @@ pub async fn get_instance_details(id: String) -> Result<InstanceDetails, AppErro
 #[component]
 pub fn InstancePage() -> impl IntoView {
     let params = use_params_map();
-    let details = Resource::new(
-        move || params.read().get("id").unwrap_or_default(),
-        get_instance_details,
-    );
+    let details = Resource::new(move || params.read().get("id").unwrap_or_default(), get_instance_details);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading instance…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>

@@ -145,6 +145,6 @@ async fn shutdown_signal() {
 /// Log to stderr, filtered by `RUST_LOG` (default: info for Athanor, warn for the rest).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,athanor=info,athanor_app=info")); 
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,athanor=info,athanor_app=info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

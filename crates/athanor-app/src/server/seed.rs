@@ -21,7 +21,9 @@ pub async fn seed_demo_instances(
         let definition = experiments
             .get(demo.experiment)
             .ok_or_else(|| anyhow::anyhow!("demo {:?} names unknown experiment {}", demo.name, demo.experiment))?;
-        let config = definition.schema.validate(&demo.config).map_err(|errors| anyhow::anyhow!("demo {:?}: {errors}", demo.name))?;
+        let config = demo
+            .configuration(&definition.schema)
+            .map_err(|errors| anyhow::anyhow!("demo {:?}: {errors}", demo.name))?;
         let draft = InstanceDraft {
             experiment: ExperimentName::parse(demo.experiment)?,
             name: InstanceName::parse(demo.name)?,

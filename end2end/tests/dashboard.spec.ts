@@ -1,0 +1,63 @@
+import { test, expect, type Page } from '@playwright/test';
+
+/** Collect console errors and uncaught exceptions; a page that logs any is broken even if it looks fine. */
+function watchConsole(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
+  return problems;
+}
+
+/** Resolves once the WebAssembly bundle has hydrated the page (the frame sets this attribute when it mounts). */
+async function waitForHydration(page: Page) {
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+}
+
+test('the dashboard lists the demo instances and hydrates without console errors', async ({ page }) => {
+  const problems = watchConsole(page);
+  await page.goto('/');
+  await expect(page.getByRole('heading', { name: 'Instances' })).toBeVisible();
+  for (const name of ['GPT-4 Baseline', 'Claude Baseline', 'Long sleep (cancel me)', 'Model pairs']) {
+    await expect(page.getByRole('link', { name, exact: true })).toBeVisible();
+  }
+  await waitForHydration(page);
+
+  // The theme toggle only works once hydrated: clicking it must change the document's theme.
+  const toggle = page.getByRole('button', { name: /system|dark|light/ });
+  await expect(toggle).toHaveText(/system/);
+  await toggle.click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await expect(toggle).toHaveText(/dark/);
+  await toggle.click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+
+  expect(problems).toEqual([]);
+});
+
+test('an instance page shows its configuration, and client-side navigation works', async ({ page }) => {
+  const problems = watchConsole(page);
+  await page.goto('/');
+  await waitForHydration(page);
+  await page.getByRole('link', { name: 'Model pairs', exact: true }).click();
+  await expect(page).toHaveURL(/\/instances\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole('heading', { name: 'Model pairs', level: 1 })).toBeVisible();
+  const config = page.locator('table.kv');
+  await expect(config).toContainText('model_pairs');
+  await expect(config).toContainText('llama-3');
+  await expect(config).toContainText('timeout');
+  expect(problems).toEqual([]);
+});
+
+test('unknown pages and bad ids say so instead of crashing', async ({ page }) => {
+  const missing = await page.goto('/no/such/page');
+  expect(missing?.status()).toBe(404);
+  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+
+  await page.goto('/instances/not-a-uuid');
+  await expect(page.getByRole('alert')).toContainText('is not a valid instance id');
+
+  await page.goto('/instances/00000000-0000-4000-8000-000000000000');
+  await expect(page.getByRole('alert')).toContainText('no instance with id');
+});
