@@ -7,15 +7,18 @@
 //! - [`schema`] — the typed configuration schema an experiment declares, and validation of configuration values.
 //! - [`status`] — [`status::RunStatus`] and the only transitions a run may make.
 //! - [`names`] — parsed newtypes for the names users type.
+//! - [`events`] — what live streams carry: [`events::RunEvent`], [`events::LifecycleEvent`], [`events::Progress`].
 //! - [`experiment`] — [`experiment::ExperimentDefinition`]: name, description, version and schema.
 //! - [`model`] — [`model::Instance`], [`model::Run`] and the records a run produces.
 
+pub mod events;
 pub mod experiment;
 pub mod model;
 pub mod names;
 pub mod schema;
 pub mod status;
 
+pub use events::{LifecycleEvent, Progress, RunEvent};
 pub use experiment::ExperimentDefinition;
 pub use model::{
     Instance, InstanceDraft, InstanceSummary, LogLevel, LogRecord, NewLog, NewResult, ResultRecord, Run, RunSummary,

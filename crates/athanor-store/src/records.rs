@@ -35,6 +35,13 @@ impl LogQuery {
     pub fn first(limit: u32) -> Self {
         LogQuery { after_seq: 0, levels: Vec::new(), limit }
     }
+
+    /// The same query starting after `seq`.
+    #[must_use]
+    pub fn after(mut self, seq: i64) -> Self {
+        self.after_seq = seq;
+        self
+    }
 }
 
 /// A page of records plus where to continue from.
@@ -71,6 +78,18 @@ impl Store {
         logs: &[LogRecord],
         results: &[ResultRecord],
     ) -> Result<(), StoreError> {
+        let logs: Vec<(Uuid, &LogRecord)> = logs.iter().map(|log| (run_id, log)).collect();
+        let results: Vec<(Uuid, &ResultRecord)> = results.iter().map(|result| (run_id, result)).collect();
+        self.append_rows(&logs, &results).await
+    }
+
+    /// Append records of any number of runs in one transaction (the runtime's writer batches across runs this
+    /// way, since both engines commit one transaction far faster than many small ones).
+    pub async fn append_rows(
+        &self,
+        logs: &[(Uuid, &LogRecord)],
+        results: &[(Uuid, &ResultRecord)],
+    ) -> Result<(), StoreError> {
         if logs.is_empty() && results.is_empty() {
             return Ok(());
         }
@@ -78,8 +97,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             for chunk in logs.chunks(ROWS_PER_INSERT) {
                 QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
-                    .push_values(chunk, |mut row, log| {
-                        row.push_bind(Id::from(run_id))
+                    .push_values(chunk, |mut row, (run_id, log)| {
+                        row.push_bind(Id::from(*run_id))
                             .push_bind(log.seq)
                             .push_bind(log.ts)
                             .push_bind(log.level.as_str())
@@ -92,8 +111,8 @@ impl Store {
             }
             for chunk in results.chunks(ROWS_PER_INSERT) {
                 QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
-                    .push_values(chunk, |mut row, result| {
-                        row.push_bind(Id::from(run_id))
+                    .push_values(chunk, |mut row, (run_id, result)| {
+                        row.push_bind(Id::from(*run_id))
                             .push_bind(result.seq)
                             .push_bind(result.ts)
                             .push_bind(&result.key)

@@ -1,0 +1,122 @@
+//! Gap-free subscriptions: replay from the database after a `seq`, then follow live, and catch up again after
+//! lagging.
+//!
+//! The order of operations is what makes it gap-free: subscribe to the live topic **first**, then read the
+//! database. Anything committed before the subscription is in the database read; anything committed after it
+//! arrives live; the overlap is removed by skipping `seq <= last seen`. Since the writer numbers records in commit
+//! order and publishes only after commit, "last seen" is always a safe resume point, for this stream and for a
+//! client reconnecting with it.
+
+use crate::supervisor::{Runtime, RuntimeError};
+use athanor_core::{LifecycleEvent, LogRecord, ResultRecord, RunEvent};
+use athanor_store::{LogQuery, Store};
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+/// Records read from the database per page while catching up.
+const CATCH_UP_PAGE: u32 = 2_000;
+
+/// Read everything after `after_seq` from the database, in pages that never skip a record: a page ends at the
+/// smaller of the two tables' last `seq` whenever a table filled its page.
+async fn backlog_page(
+    store: &Store,
+    run_id: Uuid,
+    after_seq: i64,
+) -> Result<(Vec<LogRecord>, Vec<ResultRecord>), RuntimeError> {
+    let mut logs = store.logs(run_id, &LogQuery::first(CATCH_UP_PAGE).after(after_seq)).await?.items;
+    let mut results = store.results(run_id, after_seq, CATCH_UP_PAGE).await?.items;
+    let full = CATCH_UP_PAGE as usize;
+    let cutoff = [
+        (logs.len() == full).then(|| logs.last().map(|l| l.seq)).flatten(),
+        (results.len() == full).then(|| results.last().map(|r| r.seq)).flatten(),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    if let Some(cutoff) = cutoff {
+        logs.retain(|log| log.seq <= cutoff);
+        results.retain(|result| result.seq <= cutoff);
+    }
+    Ok((logs, results))
+}
+
+fn last_seq_of(logs: &[LogRecord], results: &[ResultRecord]) -> Option<i64> {
+    logs.last().map(|l| l.seq).into_iter().chain(results.last().map(|r| r.seq)).max()
+}
+
+impl Runtime {
+    /// A run's events: a [`RunEvent::Snapshot`], the stored records after `after_seq`, then live records,
+    /// progress and status changes; it ends after the terminal status.
+    pub fn run_events(&self, run_id: Uuid, after_seq: i64) -> impl Stream<Item = Result<RunEvent, RuntimeError>> + Send + 'static {
+        let runtime = self.clone();
+        async_stream::try_stream! {
+            let (mut live, progress) = runtime.hub().subscribe_run(run_id);
+            let run = runtime.store().get_run(run_id).await?.ok_or(RuntimeError::RunNotFound(run_id))?;
+            let mut finished = run.status.is_terminal();
+            yield RunEvent::Snapshot { run, progress };
+
+            let mut last_seq = after_seq;
+            'catch_up: loop {
+                loop {
+                    let (logs, results) = backlog_page(runtime.store(), run_id, last_seq).await?;
+                    let Some(page_last) = last_seq_of(&logs, &results) else { break };
+                    last_seq = page_last;
+                    yield RunEvent::Records { logs, results };
+                }
+                if finished {
+                    break 'catch_up;
+                }
+                loop {
+                    match live.recv().await {
+                        Ok(event) => match event.as_ref() {
+                            RunEvent::Records { logs, results } => {
+                                let logs: Vec<_> = logs.iter().filter(|l| l.seq > last_seq).cloned().collect();
+                                let results: Vec<_> = results.iter().filter(|r| r.seq > last_seq).cloned().collect();
+                                if let Some(page_last) = last_seq_of(&logs, &results) {
+                                    last_seq = page_last;
+                                    yield RunEvent::Records { logs, results };
+                                }
+                            }
+                            RunEvent::Status(run) => {
+                                let terminal = run.status.is_terminal();
+                                yield RunEvent::Status(run.clone());
+                                if terminal {
+                                    // The final flush precedes the terminal status, but this subscriber may have
+                                    // lagged past some records: one last catch-up from the database.
+                                    finished = true;
+                                    continue 'catch_up;
+                                }
+                            }
+                            other => yield other.clone(),
+                        },
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::debug!(%run_id, missed, "subscriber lagged; catching up from the database");
+                            // The status may have changed while we were behind.
+                            if let Some(run) = runtime.store().get_run(run_id).await? {
+                                finished = run.status.is_terminal();
+                                yield RunEvent::Status(run);
+                            }
+                            continue 'catch_up;
+                        }
+                        Err(RecvError::Closed) => break 'catch_up,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Instance and run lifecycle changes, with [`LifecycleEvent::Resync`] when the subscriber fell behind.
+    pub fn lifecycle_events(&self) -> impl Stream<Item = LifecycleEvent> + Send + 'static {
+        let mut receiver = self.hub().subscribe_lifecycle();
+        async_stream::stream! {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) => yield event,
+                    Err(RecvError::Lagged(_)) => yield LifecycleEvent::Resync,
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        }
+    }
+}

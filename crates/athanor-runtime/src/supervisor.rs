@@ -1,0 +1,383 @@
+//! The supervisor: starts runs in FIFO order under a concurrency limit, watches each one, and writes its end.
+
+use crate::context::RunContext;
+use crate::experiment::Registry;
+use crate::hub::Hub;
+use crate::writer::{Writer, WriterMessage};
+use athanor_core::{LifecycleEvent, Run, RunEvent, RunStatus};
+use athanor_store::{Store, StoreError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// Tunables of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Runs executing at once; more wait as `pending` and start in creation order.
+    pub max_concurrent_runs: usize,
+    /// How long a cancelled run may take to stop by itself before it is aborted.
+    pub cancel_grace: Duration,
+    /// A run still executing after this long fails as timed out. `None` lets runs go on forever.
+    pub run_timeout: Option<Duration>,
+    /// Messages the record channel holds before `log` waits (see the writer's back-pressure policy).
+    pub channel_capacity: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_concurrent_runs: 8,
+            cancel_grace: Duration::from_secs(5),
+            run_timeout: Some(Duration::from_secs(24 * 3_600)),
+            channel_capacity: 8_192,
+        }
+    }
+}
+
+/// Why the runtime refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// No such instance.
+    #[error("no instance with id {0}")]
+    InstanceNotFound(Uuid),
+    /// No such run.
+    #[error("no run with id {0}")]
+    RunNotFound(Uuid),
+    /// The instance names an experiment this server was not built with.
+    #[error("experiment {experiment:?} is not available on this server (instance {instance}); it may have been renamed or removed")]
+    UnknownExperiment {
+        /// The instance.
+        instance: Uuid,
+        /// The experiment name it stores.
+        experiment: String,
+    },
+    /// The instance's configuration no longer fits its experiment's schema (the experiment changed).
+    #[error("the configuration of instance {instance} is no longer valid for {experiment}: {errors}; edit the instance")]
+    StaleConfiguration {
+        /// The instance.
+        instance: Uuid,
+        /// The experiment.
+        experiment: String,
+        /// What is wrong.
+        errors: athanor_core::ValidationErrors,
+    },
+    /// The run has already ended.
+    #[error("run {0} has already finished")]
+    AlreadyFinished(Uuid),
+    /// The database refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `cancel` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The run had not started; it is now `cancelled`.
+    CancelledWhilePending,
+    /// The run was asked to stop; it ends `cancelled` by itself or, after the grace period, by force.
+    Requested,
+}
+
+/// What start-up recovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Runs left `running` by a dead process, now `failed`.
+    pub interrupted: Vec<Uuid>,
+    /// `pending` runs queued again.
+    pub requeued: Vec<Uuid>,
+}
+
+struct Queue {
+    waiting: VecDeque<Run>,
+    running: usize,
+}
+
+struct Inner {
+    store: Store,
+    registry: Registry,
+    hub: Arc<Hub>,
+    writer: mpsc::Sender<WriterMessage>,
+    config: RuntimeConfig,
+    queue: Mutex<Queue>,
+    /// Cancellation handles of runs that have left the queue and not yet finished.
+    active: Mutex<HashMap<Uuid, CancellationToken>>,
+    tasks: TaskTracker,
+}
+
+/// The engine. Cheap to clone; all clones drive the same runs.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below is a handful of collection operations that cannot panic midway.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Runtime {
+    /// Build the runtime and start its writer. Call [`Runtime::recover`] once before serving.
+    pub fn new(store: Store, registry: Registry, config: RuntimeConfig) -> Runtime {
+        let hub = Arc::new(Hub::default());
+        let (sender, receiver) = mpsc::channel(config.channel_capacity.max(1));
+        tokio::spawn(Writer::new(store.clone(), hub.clone(), receiver).run());
+        Runtime {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                hub,
+                writer: sender,
+                config,
+                queue: Mutex::new(Queue { waiting: VecDeque::new(), running: 0 }),
+                active: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The experiments this server knows.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The event hub, for subscriptions and for announcing instance changes.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// After a restart: runs left `running` become `failed` ("interrupted by restart"); `pending` runs are queued
+    /// again in creation order.
+    pub async fn recover(&self) -> Result<RecoveryReport, RuntimeError> {
+        let mut report = RecoveryReport::default();
+        for run in self.inner.store.runs_with_status(RunStatus::Running).await? {
+            let failed = self.inner.store.transition_run(run.id, RunStatus::Failed, Some("interrupted by restart")).await?;
+            self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(failed));
+            report.interrupted.push(run.id);
+        }
+        for run in self.inner.store.runs_with_status(RunStatus::Pending).await? {
+            report.requeued.push(run.id);
+            self.enqueue(run);
+        }
+        Ok(report)
+    }
+
+    /// Create a run of `instance_id` (with its own copy of the configuration and the experiment's version) and
+    /// queue it. Returns the new `pending` run.
+    pub async fn start(&self, instance_id: Uuid) -> Result<Run, RuntimeError> {
+        let instance =
+            self.inner.store.get_instance(instance_id).await?.ok_or(RuntimeError::InstanceNotFound(instance_id))?;
+        let registered = self.inner.registry.get(instance.experiment.as_str()).ok_or_else(|| {
+            RuntimeError::UnknownExperiment { instance: instance_id, experiment: instance.experiment.to_string() }
+        })?;
+        // Re-validate against the schema as it is now: it fills defaults of fields added since the instance was
+        // saved, and refuses to start a configuration the experiment would misread.
+        let config = registered.definition.schema.validate(&instance.config).map_err(|errors| {
+            RuntimeError::StaleConfiguration {
+                instance: instance_id,
+                experiment: instance.experiment.to_string(),
+                errors,
+            }
+        })?;
+        let run = self.inner.store.create_run(instance_id, &config, &registered.definition.version).await?;
+        self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(run.clone()));
+        self.enqueue(run.clone());
+        Ok(run)
+    }
+
+    /// Cancel a run: a pending one at once, a running one cooperatively then by force after the grace period.
+    pub async fn cancel(&self, run_id: Uuid) -> Result<CancelOutcome, RuntimeError> {
+        let queued = {
+            let mut queue = lock(&self.inner.queue);
+            let position = queue.waiting.iter().position(|run| run.id == run_id);
+            position.and_then(|index| queue.waiting.remove(index))
+        };
+        if queued.is_some() {
+            let run =
+                self.inner.store.transition_run(run_id, RunStatus::Cancelled, Some("cancelled before it started")).await?;
+            self.announce_status(run);
+            return Ok(CancelOutcome::CancelledWhilePending);
+        }
+        if let Some(token) = lock(&self.inner.active).get(&run_id) {
+            token.cancel();
+            return Ok(CancelOutcome::Requested);
+        }
+        match self.inner.store.get_run(run_id).await? {
+            None => Err(RuntimeError::RunNotFound(run_id)),
+            Some(run) if run.status.is_terminal() => Err(RuntimeError::AlreadyFinished(run_id)),
+            // Pending or running in the database but unknown here: left by another process (or not yet recovered).
+            Some(_) => {
+                let run =
+                    self.inner.store.transition_run(run_id, RunStatus::Cancelled, Some("cancelled by user")).await?;
+                self.announce_status(run);
+                Ok(CancelOutcome::CancelledWhilePending)
+            }
+        }
+    }
+
+    /// Runs that are executing or waiting now.
+    pub fn busy(&self) -> (usize, usize) {
+        let queue = lock(&self.inner.queue);
+        (queue.running, queue.waiting.len())
+    }
+
+    /// Stop accepting work and wait for every started run to finish (tests and graceful shutdown).
+    pub async fn wait_idle(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+        self.inner.tasks.reopen();
+    }
+
+    fn enqueue(&self, run: Run) {
+        lock(&self.inner.queue).waiting.push_back(run);
+        self.pump();
+    }
+
+    /// Start queued runs while there is room, oldest first.
+    fn pump(&self) {
+        let mut queue = lock(&self.inner.queue);
+        while queue.running < self.inner.config.max_concurrent_runs.max(1) {
+            let Some(run) = queue.waiting.pop_front() else { break };
+            queue.running += 1;
+            let token = CancellationToken::new();
+            lock(&self.inner.active).insert(run.id, token.clone());
+            let runtime = self.clone();
+            self.inner.tasks.spawn(async move {
+                let run_id = run.id;
+                runtime.execute(run, token).await;
+                lock(&runtime.inner.active).remove(&run_id);
+                lock(&runtime.inner.queue).running -= 1;
+                runtime.pump();
+            });
+        }
+    }
+
+    fn announce_status(&self, run: Run) {
+        self.inner.hub.publish_run(run.id, RunEvent::Status(run.clone()));
+        self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(run));
+    }
+
+    /// Execute one run to its end. Never panics: every failure becomes the run's status.
+    async fn execute(&self, run: Run, cancel: CancellationToken) {
+        let run_id = run.id;
+        if cancel.is_cancelled() {
+            self.finish(run_id, RunStatus::Cancelled, Some("cancelled before it started".into())).await;
+            return;
+        }
+        match self.inner.store.transition_run(run_id, RunStatus::Running, None).await {
+            Ok(running) => self.announce_status(running),
+            Err(error) => {
+                // Cancelled or deleted between queueing and starting: nothing to run.
+                tracing::info!(%run_id, %error, "run not started");
+                return;
+            }
+        }
+
+        let instance = match self.inner.store.get_instance(run.instance_id).await {
+            Ok(Some(instance)) => instance,
+            Ok(None) => return, // deleted with its runs meanwhile
+            Err(error) => {
+                self.finish(run_id, RunStatus::Failed, Some(format!("could not load the instance: {error}"))).await;
+                return;
+            }
+        };
+        let Some(registered) = self.inner.registry.get(instance.experiment.as_str()).cloned() else {
+            let message = format!("experiment {:?} is not available on this server", instance.experiment.as_str());
+            self.finish(run_id, RunStatus::Failed, Some(message)).await;
+            return;
+        };
+
+        if self.inner.writer.send(WriterMessage::Open { run_id, last_seq: 0 }).await.is_err() {
+            self.finish(run_id, RunStatus::Failed, Some("the runtime is shutting down".into())).await;
+            return;
+        }
+        let ctx = RunContext::new(run_id, run.config.clone(), self.inner.writer.clone(), self.inner.hub.clone(), cancel.clone());
+        let experiment = registered.experiment.clone();
+        let mut task = tokio::spawn(async move { experiment.run(ctx).await });
+
+        let deadline = async {
+            match self.inner.config.run_timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let (status, error) = tokio::select! {
+            joined = &mut task => outcome(joined),
+            () = cancel.cancelled() => {
+                let grace = self.inner.config.cancel_grace;
+                match tokio::time::timeout(grace, &mut task).await {
+                    Ok(_) => (RunStatus::Cancelled, Some("cancelled by user".to_owned())),
+                    Err(_) => {
+                        task.abort();
+                        let _ = (&mut task).await;
+                        (RunStatus::Cancelled, Some(format!(
+                            "cancelled by user; forced after {} because the experiment did not stop",
+                            human_duration(grace)
+                        )))
+                    }
+                }
+            }
+            () = deadline => {
+                task.abort();
+                let _ = (&mut task).await;
+                let limit = self.inner.config.run_timeout.map(human_duration).unwrap_or_default();
+                (RunStatus::Failed, Some(format!("timed out after {limit}")))
+            }
+        };
+
+        // Everything the run logged is committed before its terminal status is written.
+        let (done, flushed) = oneshot::channel();
+        if self.inner.writer.send(WriterMessage::Close { run_id, done }).await.is_ok() {
+            let _ = flushed.await;
+        }
+        self.finish(run_id, status, error).await;
+    }
+
+    async fn finish(&self, run_id: Uuid, status: RunStatus, error: Option<String>) {
+        match self.inner.store.transition_run(run_id, status, error.as_deref()).await {
+            Ok(run) => self.announce_status(run),
+            Err(StoreError::RunNotFound(_)) => {} // its instance was deleted meanwhile
+            Err(error) => tracing::error!(%run_id, %error, "could not record the end of a run"),
+        }
+        self.inner.hub.retire_run(run_id);
+    }
+}
+
+fn outcome(joined: Result<Result<(), String>, tokio::task::JoinError>) -> (RunStatus, Option<String>) {
+    match joined {
+        Ok(Ok(())) => (RunStatus::Completed, None),
+        Ok(Err(message)) => (RunStatus::Failed, Some(message)),
+        Err(join_error) if join_error.is_panic() => {
+            let payload = join_error.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(a non-text panic payload)".to_owned());
+            (RunStatus::Failed, Some(format!("panicked: {message}")))
+        }
+        Err(_) => (RunStatus::Cancelled, Some("aborted".to_owned())),
+    }
+}
+
+/// `5 s`, `2 min`, `1.5 h` — for messages.
+fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    if seconds < 1.0 {
+        format!("{} ms", duration.as_millis())
+    } else if seconds < 120.0 {
+        format!("{} s", (seconds * 10.0).round() / 10.0)
+    } else if seconds < 7_200.0 {
+        format!("{} min", (seconds / 6.0).round() / 10.0)
+    } else {
+        format!("{} h", (seconds / 360.0).round() / 10.0)
+    }
+}
