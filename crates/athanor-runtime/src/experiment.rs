@@ -97,7 +97,9 @@ pub struct Registry {
 impl Registry {
     /// Collect every [`register_experiment!`] in the linked crates.
     pub fn discover() -> Result<Registry, DuplicateExperiment> {
-        Registry::from_experiments(inventory::iter::<Registration>.into_iter().map(|registration| (registration.make)()))
+        Registry::from_experiments(
+            inventory::iter::<Registration>.into_iter().map(|registration| (registration.make)()),
+        )
     }
 
     /// Build a registry from explicit experiments (tests; embedding).

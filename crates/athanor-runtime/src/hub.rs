@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-/// Events a run's topic buffers per subscriber before that subscriber counts as lagging. Each event is a whole
-/// committed batch, so this is seconds of output even for a chatty run.
-const RUN_TOPIC_CAPACITY: usize = 256;
+/// Events a run's topic buffers per subscriber before that subscriber counts as lagging, by default. Each event
+/// is a whole committed batch, so this is seconds of output even for a chatty run.
+pub const DEFAULT_RUN_TOPIC_CAPACITY: usize = 256;
 /// Lifecycle events buffered per subscriber.
 const LIFECYCLE_CAPACITY: usize = 1024;
 
@@ -25,30 +25,40 @@ struct RunTopic {
 pub struct Hub {
     runs: Mutex<HashMap<Uuid, RunTopic>>,
     lifecycle: broadcast::Sender<LifecycleEvent>,
+    run_topic_capacity: usize,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        Hub { runs: Mutex::new(HashMap::new()), lifecycle: broadcast::channel(LIFECYCLE_CAPACITY).0 }
+        Hub::new(DEFAULT_RUN_TOPIC_CAPACITY)
     }
 }
 
 impl Hub {
+    /// A hub whose run topics buffer `run_topic_capacity` events per subscriber.
+    pub fn new(run_topic_capacity: usize) -> Hub {
+        Hub {
+            runs: Mutex::new(HashMap::new()),
+            lifecycle: broadcast::channel(LIFECYCLE_CAPACITY).0,
+            run_topic_capacity: run_topic_capacity.max(1),
+        }
+    }
+
     fn runs(&self) -> MutexGuard<'_, HashMap<Uuid, RunTopic>> {
         // A panic while holding this lock cannot leave the map half-updated (every critical section is a single
         // insert/remove/send), so a poisoned lock is still consistent.
         self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn topic(runs: &mut HashMap<Uuid, RunTopic>, run_id: Uuid) -> &mut RunTopic {
-        runs.entry(run_id)
-            .or_insert_with(|| RunTopic { sender: broadcast::channel(RUN_TOPIC_CAPACITY).0, progress: None })
+    fn topic<'a>(&self, runs: &'a mut HashMap<Uuid, RunTopic>, run_id: Uuid) -> &'a mut RunTopic {
+        let capacity = self.run_topic_capacity;
+        runs.entry(run_id).or_insert_with(|| RunTopic { sender: broadcast::channel(capacity).0, progress: None })
     }
 
     /// Start receiving a run's live events, and get its latest progress.
     pub fn subscribe_run(&self, run_id: Uuid) -> (broadcast::Receiver<Arc<RunEvent>>, Option<Progress>) {
         let mut runs = self.runs();
-        let topic = Self::topic(&mut runs, run_id);
+        let topic = self.topic(&mut runs, run_id);
         (topic.sender.subscribe(), topic.progress.clone())
     }
 
@@ -68,9 +78,17 @@ impl Hub {
     /// Record and broadcast a run's progress (latest wins).
     pub fn set_progress(&self, run_id: Uuid, progress: Progress) {
         let mut runs = self.runs();
-        let topic = Self::topic(&mut runs, run_id);
+        let topic = self.topic(&mut runs, run_id);
         topic.progress = Some(progress.clone());
         let _ = topic.sender.send(Arc::new(RunEvent::Progress(progress)));
+    }
+
+    /// Drop a run's topic if nobody watches it and it holds no progress (a viewer left, or the run ended).
+    pub fn release_run(&self, run_id: Uuid) {
+        let mut runs = self.runs();
+        if runs.get(&run_id).is_some_and(|topic| topic.sender.receiver_count() == 0 && topic.progress.is_none()) {
+            runs.remove(&run_id);
+        }
     }
 
     /// Forget a finished run's progress, and its topic once nobody watches it.

@@ -7,11 +7,13 @@
 //! order and publishes only after commit, "last seen" is always a safe resume point, for this stream and for a
 //! client reconnecting with it.
 
+use crate::hub::Hub;
 use crate::supervisor::{Runtime, RuntimeError};
 use athanor_core::{LifecycleEvent, LogRecord, ResultRecord, RunEvent};
 use athanor_store::{LogQuery, Store};
 use futures::Stream;
-use tokio::sync::broadcast::error::RecvError;
+use std::sync::Arc;
+use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
 /// Records read from the database per page while catching up.
@@ -45,13 +47,35 @@ fn last_seq_of(logs: &[LogRecord], results: &[ResultRecord]) -> Option<i64> {
     logs.last().map(|l| l.seq).into_iter().chain(results.last().map(|r| r.seq)).max()
 }
 
+/// A run topic receiver that releases the topic when the subscription ends, so watching finished runs leaks
+/// nothing.
+struct LiveRun {
+    receiver: broadcast::Receiver<Arc<RunEvent>>,
+    hub: Arc<Hub>,
+    run_id: Uuid,
+}
+
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        // Swap in a receiver of a throwaway channel so ours is dropped before the release check counts receivers.
+        let (_sender, detached) = broadcast::channel(1);
+        drop(std::mem::replace(&mut self.receiver, detached));
+        self.hub.release_run(self.run_id);
+    }
+}
+
 impl Runtime {
     /// A run's events: a [`RunEvent::Snapshot`], the stored records after `after_seq`, then live records,
     /// progress and status changes; it ends after the terminal status.
-    pub fn run_events(&self, run_id: Uuid, after_seq: i64) -> impl Stream<Item = Result<RunEvent, RuntimeError>> + Send + 'static {
+    pub fn run_events(
+        &self,
+        run_id: Uuid,
+        after_seq: i64,
+    ) -> impl Stream<Item = Result<RunEvent, RuntimeError>> + Send + 'static {
         let runtime = self.clone();
         async_stream::try_stream! {
-            let (mut live, progress) = runtime.hub().subscribe_run(run_id);
+            let (live, progress) = runtime.hub().subscribe_run(run_id);
+            let mut live = LiveRun { receiver: live, hub: runtime.hub_handle(), run_id };
             let run = runtime.store().get_run(run_id).await?.ok_or(RuntimeError::RunNotFound(run_id))?;
             let mut finished = run.status.is_terminal();
             yield RunEvent::Snapshot { run, progress };
@@ -68,7 +92,7 @@ impl Runtime {
                     break 'catch_up;
                 }
                 loop {
-                    match live.recv().await {
+                    match live.receiver.recv().await {
                         Ok(event) => match event.as_ref() {
                             RunEvent::Records { logs, results } => {
                                 let logs: Vec<_> = logs.iter().filter(|l| l.seq > last_seq).cloned().collect();

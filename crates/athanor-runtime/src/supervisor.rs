@@ -25,6 +25,8 @@ pub struct RuntimeConfig {
     pub run_timeout: Option<Duration>,
     /// Messages the record channel holds before `log` waits (see the writer's back-pressure policy).
     pub channel_capacity: usize,
+    /// Events a run's live topic buffers per viewer before the viewer lags (and catches up from the database).
+    pub event_buffer: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -34,6 +36,7 @@ impl Default for RuntimeConfig {
             cancel_grace: Duration::from_secs(5),
             run_timeout: Some(Duration::from_secs(24 * 3_600)),
             channel_capacity: 8_192,
+            event_buffer: crate::hub::DEFAULT_RUN_TOPIC_CAPACITY,
         }
     }
 }
@@ -56,7 +59,9 @@ pub enum RuntimeError {
         experiment: String,
     },
     /// The instance's configuration no longer fits its experiment's schema (the experiment changed).
-    #[error("the configuration of instance {instance} is no longer valid for {experiment}: {errors}; edit the instance")]
+    #[error(
+        "the configuration of instance {instance} is no longer valid for {experiment}: {errors}; edit the instance"
+    )]
     StaleConfiguration {
         /// The instance.
         instance: Uuid,
@@ -122,7 +127,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Runtime {
     /// Build the runtime and start its writer. Call [`Runtime::recover`] once before serving.
     pub fn new(store: Store, registry: Registry, config: RuntimeConfig) -> Runtime {
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(config.event_buffer));
         let (sender, receiver) = mpsc::channel(config.channel_capacity.max(1));
         tokio::spawn(Writer::new(store.clone(), hub.clone(), receiver).run());
         Runtime {
@@ -154,12 +159,17 @@ impl Runtime {
         &self.inner.hub
     }
 
+    pub(crate) fn hub_handle(&self) -> Arc<Hub> {
+        self.inner.hub.clone()
+    }
+
     /// After a restart: runs left `running` become `failed` ("interrupted by restart"); `pending` runs are queued
     /// again in creation order.
     pub async fn recover(&self) -> Result<RecoveryReport, RuntimeError> {
         let mut report = RecoveryReport::default();
         for run in self.inner.store.runs_with_status(RunStatus::Running).await? {
-            let failed = self.inner.store.transition_run(run.id, RunStatus::Failed, Some("interrupted by restart")).await?;
+            let failed =
+                self.inner.store.transition_run(run.id, RunStatus::Failed, Some("interrupted by restart")).await?;
             self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(failed));
             report.interrupted.push(run.id);
         }
@@ -201,8 +211,11 @@ impl Runtime {
             position.and_then(|index| queue.waiting.remove(index))
         };
         if queued.is_some() {
-            let run =
-                self.inner.store.transition_run(run_id, RunStatus::Cancelled, Some("cancelled before it started")).await?;
+            let run = self
+                .inner
+                .store
+                .transition_run(run_id, RunStatus::Cancelled, Some("cancelled before it started"))
+                .await?;
             self.announce_status(run);
             return Ok(CancelOutcome::CancelledWhilePending);
         }
@@ -299,7 +312,13 @@ impl Runtime {
             self.finish(run_id, RunStatus::Failed, Some("the runtime is shutting down".into())).await;
             return;
         }
-        let ctx = RunContext::new(run_id, run.config.clone(), self.inner.writer.clone(), self.inner.hub.clone(), cancel.clone());
+        let ctx = RunContext::new(
+            run_id,
+            run.config.clone(),
+            self.inner.writer.clone(),
+            self.inner.hub.clone(),
+            cancel.clone(),
+        );
         let experiment = registered.experiment.clone();
         let mut task = tokio::spawn(async move { experiment.run(ctx).await });
 

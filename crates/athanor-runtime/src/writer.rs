@@ -32,12 +32,27 @@ pub const MAX_MESSAGES_PER_COMMIT: usize = 4_096;
 /// What flows to the writer.
 pub(crate) enum WriterMessage {
     /// A run is starting: accept its records, numbering from `last_seq + 1`.
-    Open { run_id: Uuid, last_seq: i64 },
-    Log { run_id: Uuid, log: NewLog },
-    Logs { run_id: Uuid, logs: Vec<NewLog> },
-    Result { run_id: Uuid, result: NewResult },
+    Open {
+        run_id: Uuid,
+        last_seq: i64,
+    },
+    Log {
+        run_id: Uuid,
+        log: NewLog,
+    },
+    Logs {
+        run_id: Uuid,
+        logs: Vec<NewLog>,
+    },
+    Result {
+        run_id: Uuid,
+        result: NewResult,
+    },
     /// The run has ended: commit everything before this message, then acknowledge. Records after it are refused.
-    Close { run_id: Uuid, done: oneshot::Sender<()> },
+    Close {
+        run_id: Uuid,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Records assigned their `seq`, waiting for the next commit.
