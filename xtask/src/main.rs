@@ -4,6 +4,8 @@
 //!   <http://127.0.0.1:3000> with `sqlite://athanor.db` (or `DATABASE_URL`).
 //! - `cargo xtask test` — install what is missing, then format check, clippy (server and browser builds), every
 //!   Rust test, and the Playwright browser tests against a freshly started server.
+//! - `cargo xtask bench` — log throughput on SQLite and PostgreSQL, `log()` cost, peak memory, and MLflow on the
+//!   same workload; prints a Markdown table.
 //!
 //! Every step prints the command it runs, so a failure says exactly what to re-run by hand.
 
@@ -23,10 +25,12 @@ fn main() -> Result<()> {
         Some("serve") => serve(&root),
         Some("test") => test(&root),
         Some("install") => tools::ensure_build_tools(&root).map(|_| ()),
+        Some("bench") => bench(&root),
         _ => {
-            eprintln!("usage: cargo xtask <serve | test | install>");
+            eprintln!("usage: cargo xtask <serve | test | bench | install>");
             eprintln!("  serve    install missing tools, build, and serve the dashboard on 127.0.0.1:3000");
             eprintln!("  test     install missing tools, then fmt, clippy, Rust tests and browser tests");
+            eprintln!("  bench    measure log throughput, log() cost and memory, against MLflow; prints a table");
             eprintln!("  install  only install the missing tools");
             std::process::exit(2);
         }
@@ -79,6 +83,12 @@ fn serve(root: &Path) -> Result<()> {
 /// Build the server binary and the hydrate bundle (WebAssembly, JS glue, CSS) into `target/site`.
 fn build_site() -> Result<()> {
     run(cargo().args(["leptos", "build"]))
+}
+
+/// Build the benchmark in release mode and run it, with MLflow (from PyPI, in a venv under the target dir).
+fn bench(root: &Path) -> Result<()> {
+    let python = tools::ensure_mlflow_venv(&target_dir(root))?;
+    run(cargo().args(["run", "--release", "--package", "athanor-bench", "--", "--mlflow-python"]).arg(python))
 }
 
 fn test(root: &Path) -> Result<()> {

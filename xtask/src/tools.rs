@@ -85,6 +85,19 @@ fn locked_version(root: &Path, package: &str) -> Result<String> {
     bail!("{package} is not in Cargo.lock")
 }
 
+/// A Python virtual environment with MLflow, for the comparison row of `cargo xtask bench`.
+pub fn ensure_mlflow_venv(target: &Path) -> Result<std::path::PathBuf> {
+    let venv = target.join("bench-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    if output(Command::new(&python).args(["-c", "import mlflow"])).is_none() {
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "mlflow"]))?;
+    }
+    Ok(python)
+}
+
 fn ensure_chromium() -> Result<()> {
     if Path::new("/usr/bin/chromium").exists() {
         return Ok(());

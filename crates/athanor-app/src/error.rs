@@ -52,6 +52,23 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+impl From<athanor_runtime::RuntimeError> for AppError {
+    fn from(error: athanor_runtime::RuntimeError) -> Self {
+        use athanor_runtime::RuntimeError;
+        match error {
+            RuntimeError::InstanceNotFound(_) | RuntimeError::RunNotFound(_) => AppError::NotFound(error.to_string()),
+            RuntimeError::StaleConfiguration { ref errors, .. } => {
+                AppError::Invalid { message: error.to_string(), fields: errors.errors.clone() }
+            }
+            RuntimeError::UnknownExperiment { .. } | RuntimeError::AlreadyFinished(_) => {
+                AppError::Invalid { message: error.to_string(), fields: Vec::new() }
+            }
+            RuntimeError::Store(store) => store.into(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<athanor_store::StoreError> for AppError {
     fn from(error: athanor_store::StoreError) -> Self {
         use athanor_store::StoreError;

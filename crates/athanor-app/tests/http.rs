@@ -18,6 +18,7 @@ async fn spawn_app(database_url: Option<String>) -> App {
         addr: "127.0.0.1:0".parse().unwrap(),
         site_root: PathBuf::from(dir.path()),
         seed_demos: true,
+        runtime: Default::default(),
     };
     let server = start(config).await.unwrap();
     let base = format!("http://{}", server.addr);

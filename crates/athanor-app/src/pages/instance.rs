@@ -5,6 +5,7 @@ use crate::error::AppError;
 use crate::format::{clock_duration, config_rows, relative_time, utc_stamp};
 use crate::pages::StatusBadge;
 use athanor_core::{ExperimentDefinition, Instance, Run};
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
@@ -24,21 +25,48 @@ pub struct InstanceDetails {
 /// Load one instance with its runs. `id` is the text from the URL, parsed here so a bad one gets a clear error.
 #[server]
 pub async fn get_instance_details(id: String) -> Result<InstanceDetails, AppError> {
-    let id = Uuid::parse_str(id.trim())
-        .map_err(|_| AppError::invalid_field("id", format!("{id:?} is not a valid instance id")))?;
+    let id = parse_id("instance id", &id)?;
     let state = crate::server::state()?;
     let instance =
         state.store.get_instance(id).await?.ok_or_else(|| AppError::NotFound(format!("no instance with id {id}")))?;
     let runs = state.store.list_runs(id).await?;
-    let experiment = state.experiments.get(instance.experiment.as_str()).cloned();
+    let experiment = state.runtime.registry().get(instance.experiment.as_str()).map(|r| (*r.definition).clone());
     Ok(InstanceDetails { instance, experiment, runs })
+}
+
+/// Parse an id typed into a URL or form, naming the field when it is not a UUID.
+pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw.trim()).map_err(|_| AppError::invalid_field(field, format!("{raw:?} is not a valid {field}")))
+}
+
+/// Start a run of an instance: it gets its own copy of the configuration and waits in the queue if the server
+/// is at its concurrency limit.
+#[server(endpoint = "start_run")]
+pub async fn start_run(instance_id: String) -> Result<Run, AppError> {
+    let instance_id = parse_id("instance_id", &instance_id)?;
+    let state = crate::server::state()?;
+    Ok(state.runtime.start(instance_id).await?)
+}
+
+/// Cancel a run: a pending one at once, a running one cooperatively, then by force after the grace period.
+#[server(endpoint = "cancel_run")]
+pub async fn cancel_run(run_id: String) -> Result<(), AppError> {
+    let run_id = parse_id("run_id", &run_id)?;
+    let state = crate::server::state()?;
+    state.runtime.cancel(run_id).await?;
+    Ok(())
 }
 
 /// The instance page.
 #[component]
 pub fn InstancePage() -> impl IntoView {
     let params = use_params_map();
-    let details = Resource::new(move || params.read().get("id").unwrap_or_default(), get_instance_details);
+    let start = ServerAction::<StartRun>::new();
+    let details = Resource::new(
+        move || (params.read().get("id").unwrap_or_default(), start.version().get()),
+        |(id, _)| get_instance_details(id),
+    );
+    provide_context(start);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading instance…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
@@ -87,7 +115,10 @@ fn InstanceView(details: InstanceDetails) -> impl IntoView {
                 " / "
                 <span>{instance.name.to_string()}</span>
             </nav>
-            <h1>{instance.name.to_string()}</h1>
+            <div class="title-row">
+                <h1>{instance.name.to_string()}</h1>
+                <StartButton instance_id=instance.id />
+            </div>
             <p>{experiment_line}</p>
             {description}
         </section>
@@ -103,6 +134,24 @@ fn InstanceView(details: InstanceDetails) -> impl IntoView {
                 <RunTable runs />
             </section>
         </div>
+    }
+}
+
+#[component]
+fn StartButton(instance_id: Uuid) -> impl IntoView {
+    let start = expect_context::<ServerAction<StartRun>>();
+    let error = move || match start.value().get() {
+        Some(Err(error)) => Some(view! { <span class="error-text">{error.to_string()}</span> }),
+        _ => None,
+    };
+    view! {
+        <ActionForm action=start attr:class="inline">
+            <input type="hidden" name="instance_id" value=instance_id.to_string() />
+            <button type="submit" class="primary" title="Start a run of this instance">
+                "▶ Start"
+            </button>
+        </ActionForm>
+        {error}
     }
 }
 

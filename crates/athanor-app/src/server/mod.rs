@@ -5,17 +5,16 @@ mod seed;
 use crate::app::{shell, App};
 use crate::error::AppError;
 use anyhow::Context as _;
-use athanor_core::ExperimentDefinition;
+use athanor_runtime::{Registry, Runtime, RuntimeConfig};
 use athanor_store::Store;
 use axum::extract::FromRef;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub use seed::seed_demo_instances;
@@ -31,14 +30,36 @@ pub struct Config {
     pub site_root: PathBuf,
     /// Create the demo instances when the database has no instance at all.
     pub seed_demos: bool,
+    /// Concurrency limit, cancel grace period and run timeout.
+    pub runtime: RuntimeConfig,
 }
 
 impl Config {
     /// Read `DATABASE_URL` (default `sqlite://athanor.db`), `ATHANOR_ADDR` (default `127.0.0.1:3000`, also taken
     /// from cargo-leptos' `LEPTOS_SITE_ADDR`), `LEPTOS_SITE_ROOT` (default `target/site`) and
-    /// `ATHANOR_SEED_DEMOS` (`0` turns seeding off).
+    /// `ATHANOR_SEED_DEMOS` (`0` turns seeding off), `ATHANOR_MAX_CONCURRENT_RUNS` (default 8),
+    /// `ATHANOR_CANCEL_GRACE_SECS` (default 5) and `ATHANOR_RUN_TIMEOUT_SECS` (default 86400; 0 means none).
     pub fn from_env() -> anyhow::Result<Config> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+        let number = |name: &str| -> anyhow::Result<Option<u64>> {
+            var(name)
+                .map(|text| {
+                    text.trim().parse::<u64>().with_context(|| format!("{name} {text:?} is not a whole number"))
+                })
+                .transpose()
+        };
+        let defaults = RuntimeConfig::default();
+        let runtime = RuntimeConfig {
+            max_concurrent_runs: number("ATHANOR_MAX_CONCURRENT_RUNS")?
+                .map_or(defaults.max_concurrent_runs, |n| n.max(1) as usize),
+            cancel_grace: number("ATHANOR_CANCEL_GRACE_SECS")?.map_or(defaults.cancel_grace, Duration::from_secs),
+            run_timeout: match number("ATHANOR_RUN_TIMEOUT_SECS")? {
+                None => defaults.run_timeout,
+                Some(0) => None,
+                Some(seconds) => Some(Duration::from_secs(seconds)),
+            },
+            ..defaults
+        };
         let addr_text = var("ATHANOR_ADDR").or_else(|| var("LEPTOS_SITE_ADDR")).unwrap_or("127.0.0.1:3000".into());
         let addr = addr_text
             .parse()
@@ -48,6 +69,7 @@ impl Config {
             addr,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()).into(),
             seed_demos: var("ATHANOR_SEED_DEMOS").as_deref() != Some("0"),
+            runtime,
         })
     }
 }
@@ -59,8 +81,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The database.
     pub store: Store,
-    /// Definitions of the experiments this server was built with, by name.
-    pub experiments: Arc<BTreeMap<String, ExperimentDefinition>>,
+    /// The engine: experiments, runs, live events.
+    pub runtime: Runtime,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -98,13 +120,27 @@ impl Server {
 /// Connect to the database, migrate, seed demos if empty, and start serving in a background task.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let store = Store::connect(&config.database_url).await?;
-    let experiments: BTreeMap<_, _> =
-        athanor_demos::definitions().into_iter().map(|definition| (definition.name.to_string(), definition)).collect();
+    // Naming every demo keeps the linker from discarding the object files that hold their registrations; the
+    // check after discovery turns a silently missing experiment into a start-up error.
+    let demos = athanor_demos::definitions();
+    let registry = Registry::discover()?;
+    if let Some(missing) = demos.iter().find(|demo| registry.get(demo.name.as_str()).is_none()) {
+        anyhow::bail!("demo experiment {} was not discovered; is athanor-demos linked?", missing.name);
+    }
     if config.seed_demos {
-        let created = seed_demo_instances(&store, &experiments).await?;
+        let created = seed_demo_instances(&store, &registry).await?;
         if created > 0 {
             tracing::info!(created, "empty database: created the demo instances");
         }
+    }
+    let runtime = Runtime::new(store.clone(), registry, config.runtime.clone());
+    let recovered = runtime.recover().await?;
+    if !recovered.interrupted.is_empty() || !recovered.requeued.is_empty() {
+        tracing::info!(
+            interrupted = recovered.interrupted.len(),
+            requeued = recovered.requeued.len(),
+            "recovered runs left by the previous process"
+        );
     }
 
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -118,7 +154,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    let state = AppState { leptos_options: leptos_options.clone(), store, experiments: Arc::new(experiments) };
+    let state = AppState { leptos_options: leptos_options.clone(), store, runtime };
     let router = router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown_signal()).await

@@ -1,0 +1,133 @@
+//! Kill -9 the real server binary mid-run, restart it, and check that nothing committed was lost and every run
+//! ends in the right state.
+
+use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName, LogLevel, Run, RunStatus};
+use athanor_store::{LogQuery, Store};
+use serde_json::json;
+use std::future::Future;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_server(database_url: &str, port: u16) -> ServerProcess {
+    let child = Command::new(env!("CARGO_BIN_EXE_athanor"))
+        .env("DATABASE_URL", database_url)
+        .env("ATHANOR_ADDR", format!("127.0.0.1:{port}"))
+        .env("ATHANOR_MAX_CONCURRENT_RUNS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the athanor binary");
+    ServerProcess(child)
+}
+
+/// Wait for a condition observed from outside the server process (a port, a database row). A separate process
+/// offers no event to await, so poll briefly; the deadline turns a hang into a clear failure.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn listening(port: u16) {
+    eventually("the server to listen", || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+    })
+    .await;
+}
+
+async fn start_run(client: &reqwest::Client, port: u16, instance: Uuid) -> Run {
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/api/start_run"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("instance_id={instance}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "start_run answered {}", response.status());
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+async fn chatty_instance(store: &Store, name: &str, lines: u64, lines_per_second: u64) -> Uuid {
+    let draft = InstanceDraft {
+        experiment: ExperimentName::parse("chatty").unwrap(),
+        name: InstanceName::parse(name).unwrap(),
+        description: Description::parse("").unwrap(),
+        config: json!({"lines": lines, "lines_per_second": lines_per_second, "batch": 1}),
+    };
+    store.create_instance(&draft).await.unwrap().id
+}
+
+async fn all_seqs(store: &Store, run: Uuid) -> Vec<i64> {
+    let page = store.logs(run, &LogQuery::first(1_000_000)).await.unwrap();
+    page.items.iter().map(|log| log.seq).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_run_loses_no_committed_log_and_restart_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("athanor.db").display());
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = reqwest::Client::new();
+
+    let mut server = spawn_server(&database_url, port);
+    listening(port).await;
+    let store = Store::connect(&database_url).await.unwrap();
+    // A long, paced run that is mid-flight at the kill, and a short one queued behind it (limit 1).
+    let long = chatty_instance(&store, "long", 10_000_000, 4_000).await;
+    let short = chatty_instance(&store, "short", 100, 0).await;
+    let interrupted = start_run(&client, port, long).await;
+    let queued = start_run(&client, port, short).await;
+    assert_eq!(queued.status, RunStatus::Pending);
+
+    eventually("the long run to commit 500 lines", || {
+        let store = store.clone();
+        async move { (store.count_logs(interrupted.id, &[]).await.unwrap() >= 500).then_some(()) }
+    })
+    .await;
+    server.0.kill().unwrap(); // SIGKILL: no shutdown hook, no final flush.
+    server.0.wait().unwrap();
+
+    let committed = all_seqs(&store, interrupted.id).await;
+    assert!(committed.len() >= 500);
+    assert_eq!(committed, (1..=committed.len() as i64).collect::<Vec<_>>(), "committed logs have no holes");
+    let at_kill = store.get_run(interrupted.id).await.unwrap().unwrap();
+    assert_eq!(at_kill.status, RunStatus::Running);
+    assert_eq!(store.get_run(queued.id).await.unwrap().unwrap().status, RunStatus::Pending);
+
+    let _restarted = spawn_server(&database_url, port);
+    listening(port).await;
+    let failed = store.get_run(interrupted.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, RunStatus::Failed, "recovery runs before the server listens");
+    assert_eq!(failed.error.as_deref(), Some("interrupted by restart"));
+    assert_eq!(all_seqs(&store, interrupted.id).await, committed, "every committed line is still there");
+
+    let finished = eventually("the queued run to complete after the restart", || {
+        let store = store.clone();
+        async move { store.get_run(queued.id).await.unwrap().filter(|run| run.status.is_terminal()) }
+    })
+    .await;
+    assert_eq!(finished.status, RunStatus::Completed);
+    assert_eq!(store.count_logs(queued.id, &[]).await.unwrap(), 100);
+    assert!(store.count_logs(queued.id, &[LogLevel::Info]).await.unwrap() > 0);
+}

@@ -1,0 +1,192 @@
+//! `cargo xtask bench`: how fast Athanor persists logs, what a `log()` call costs, how much memory it takes, and
+//! the same workload through MLflow for comparison. Prints a Markdown table.
+//!
+//! Workload (same for every row): one run, N records of (level/key, text, number), batched. Throughput is measured
+//! end to end: from the run's start until its terminal status is written, which the runtime only does after the
+//! final flush, so every counted line is committed.
+
+use anyhow::{bail, Context, Result};
+use athanor_core::schema::Field;
+use athanor_core::{Description, ExperimentDefinition, ExperimentName, InstanceDraft, InstanceName, LogLevel, Schema};
+use athanor_core::{LifecycleEvent, RunStatus};
+use athanor_runtime::{async_trait, Experiment, Registry, RunContext, Runtime, RuntimeConfig};
+use athanor_store::Store;
+use futures::StreamExt;
+use serde_json::json;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Emits `lines` log lines through `log()` (one call per line) and remembers how long the calls took.
+struct Firehose;
+
+static EMIT_NANOS: AtomicU64 = AtomicU64::new(0);
+
+#[async_trait]
+impl Experiment for Firehose {
+    fn definition(&self) -> ExperimentDefinition {
+        ExperimentDefinition {
+            name: ExperimentName::parse("firehose").expect("literal name"),
+            description: "benchmark workload".into(),
+            version: "bench".into(),
+            schema: Schema::new().field(Field::integer("lines").default(1_000).min(0)),
+        }
+    }
+
+    async fn run(&self, ctx: RunContext) -> Result<(), String> {
+        let lines = ctx.config()["lines"].as_u64().unwrap_or(0);
+        let levels = [LogLevel::Debug, LogLevel::Info, LogLevel::Info, LogLevel::Warn];
+        let started = Instant::now();
+        for i in 0..lines {
+            ctx.log(levels[(i % 4) as usize], format!("step {i} loss={:.6}", 1.0 / (i as f64 + 1.0)), None).await;
+        }
+        EMIT_NANOS.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+struct Measurement {
+    lines_per_second: f64,
+    ns_per_call: f64,
+}
+
+/// Run the firehose once with `lines` lines on `store`; returns persisted lines/s and ns per `log()` call.
+async fn firehose(store: &Store, lines: u64) -> Result<Measurement> {
+    let registry = Registry::from_experiments(vec![Box::new(Firehose) as Box<dyn Experiment>])?;
+    let runtime = Runtime::new(store.clone(), registry, RuntimeConfig::default());
+    let draft = InstanceDraft {
+        experiment: ExperimentName::parse("firehose")?,
+        name: InstanceName::parse("bench")?,
+        description: Description::parse("")?,
+        config: json!({ "lines": lines }),
+    };
+    let instance = store.create_instance(&draft).await?;
+    // Lifecycle events, not the run's own stream: watching the run would make the writer build live events for it.
+    let mut lifecycle = Box::pin(runtime.lifecycle_events());
+    let started = Instant::now();
+    let run = runtime.start(instance.id).await?;
+    while let Some(event) = lifecycle.next().await {
+        if let LifecycleEvent::RunChanged(changed) = event {
+            if changed.id == run.id && changed.status.is_terminal() {
+                if changed.status != RunStatus::Completed {
+                    bail!("benchmark run ended {}: {:?}", changed.status, changed.error);
+                }
+                break;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stored = store.count_logs(run.id, &[]).await?;
+    if stored != lines as i64 {
+        bail!("expected {lines} stored lines, found {stored}");
+    }
+    Ok(Measurement {
+        lines_per_second: lines as f64 / seconds,
+        ns_per_call: EMIT_NANOS.load(Ordering::Relaxed) as f64 / lines as f64,
+    })
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+async fn sqlite_store(dir: &tempfile::TempDir) -> Result<Store> {
+    Ok(Store::connect(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?)
+}
+
+struct PgBench {
+    admin: String,
+    name: String,
+}
+
+impl PgBench {
+    async fn create() -> Result<(PgBench, Store)> {
+        let admin =
+            std::env::var("ATHANOR_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("athanor_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .with_context(|| format!("PostgreSQL at {admin}"))?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        let url = format!("{}/{name}", admin.rsplit_once('/').map_or(admin.as_str(), |(server, _)| server));
+        let store = Store::connect(&url).await?;
+        Ok((PgBench { admin, name }, store))
+    }
+
+    async fn drop_database(self, store: Store) -> Result<()> {
+        store.close().await;
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.admin).await?;
+        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).execute(&mut conn).await?;
+        Ok(())
+    }
+}
+
+/// MLflow's throughput on the same workload, if a Python with MLflow was given.
+fn mlflow(python: &str, records: u64) -> Result<f64> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mlflow_bench.py");
+    let output = Command::new(python).arg(script).arg(records.to_string()).output().context("running MLflow")?;
+    if !output.status.success() {
+        bail!("MLflow benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().context("MLflow benchmark printed nothing")?;
+    let parsed: serde_json::Value = serde_json::from_str(line)?;
+    let seconds = parsed["seconds"].as_f64().context("no seconds in MLflow output")?;
+    Ok(records as f64 / seconds)
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let lines: u64 = arg("--lines").map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
+    let burst: u64 = 5_000;
+    let mlflow_records: u64 = arg("--mlflow-records").map(|n| n.parse()).transpose()?.unwrap_or(20_000);
+
+    let dir = tempfile::tempdir()?;
+    let sqlite = sqlite_store(&dir).await?;
+    // A short burst that fits in the channel measures the pure cost of a call, without back-pressure.
+    let burst_cost = firehose(&sqlite, burst).await?.ns_per_call;
+    let on_sqlite = firehose(&sqlite, lines).await?;
+
+    let (pg, postgres) = PgBench::create().await?;
+    let on_postgres = firehose(&postgres, lines).await;
+    pg.drop_database(postgres).await?;
+    let on_postgres = on_postgres?;
+    let rss = peak_rss_mib();
+
+    let mlflow_rate = match arg("--mlflow-python") {
+        Some(python) => Some(mlflow(&python, mlflow_records)?),
+        None => None,
+    };
+
+    println!("| measurement | value |");
+    println!("| --- | ---: |");
+    println!("| log lines persisted per second, one run, SQLite ({lines} lines) | {:.0} |", on_sqlite.lines_per_second);
+    println!(
+        "| log lines persisted per second, one run, PostgreSQL ({lines} lines) | {:.0} |",
+        on_postgres.lines_per_second
+    );
+    println!("| ns per `log()` call, burst of {burst} (writer keeping up) | {burst_cost:.0} |");
+    println!(
+        "| ns per `log()` call, sustained {lines} lines on SQLite (includes back-pressure waits) | {:.0} |",
+        on_sqlite.ns_per_call
+    );
+    if let Some(rss) = rss {
+        println!("| peak RSS of the benchmark process (MiB) | {rss:.1} |");
+    }
+    match mlflow_rate {
+        Some(rate) => {
+            println!("| MLflow `log_batch` into SQLite, records per second ({mlflow_records} records) | {rate:.0} |");
+            println!("| Athanor SQLite ÷ MLflow | {:.0}× |", on_sqlite.lines_per_second / rate);
+        }
+        None => println!("| MLflow | not measured (pass --mlflow-python) |"),
+    }
+    Ok(())
+}
