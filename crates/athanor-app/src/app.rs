@@ -1,7 +1,9 @@
 //! The page frame (HTML shell, header, theme) and the route table.
 
+use crate::live::{Connection, ConnectionStatus};
 use crate::pages::dashboard::Dashboard;
 use crate::pages::instance::InstancePage;
+use crate::pages::run::RunPage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
@@ -32,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(ConnectionStatus(RwSignal::new(Connection::Idle)));
     view! {
         <Stylesheet id="leptos" href="/pkg/athanor.css" />
         <Title text="Athanor" />
@@ -41,6 +44,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=Dashboard />
                     <Route path=path!("/instances/:id") view=InstancePage />
+                    <Route path=path!("/runs/:id") view=RunPage />
                 </Routes>
             </main>
         </Router>
@@ -111,6 +115,7 @@ fn Header() -> impl IntoView {
                 <A href="/">"Instances"</A>
             </nav>
             <span class="spacer"></span>
+            <LiveIndicator />
             <button
                 class="ghost theme-toggle"
                 title="Switch between system, dark and light themes"
@@ -119,6 +124,25 @@ fn Header() -> impl IntoView {
                 {move || theme.get().label()}
             </button>
         </header>
+    }
+}
+
+#[component]
+fn LiveIndicator() -> impl IntoView {
+    let status = expect_context::<ConnectionStatus>().0;
+    move || match status.get() {
+        Connection::Idle => None,
+        Connection::Live => {
+            Some(view! { <span class="live on" title="Streaming live updates">"● live"</span> }.into_any())
+        }
+        Connection::Reconnecting(attempt) => Some(
+            view! {
+                <span class="live off" title="The live connection dropped; it resumes where it left off">
+                    "● reconnecting… (" {attempt} ")"
+                </span>
+            }
+            .into_any(),
+        ),
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod error;
 pub mod format;
+pub mod live;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -19,6 +19,25 @@ fn corrupt(detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt { table: "run_logs", detail: detail.to_string() }
 }
 
+/// Decode a `seq, ts, level, message, metadata` row of either backend.
+fn log_from_row<'r, R: Row>(row: &'r R) -> Result<LogRecord, StoreError>
+where
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    chrono::DateTime<chrono::Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<Json<Value>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(LogRecord {
+        seq: row.try_get("seq")?,
+        ts: row.try_get("ts")?,
+        level: row.try_get::<&str, _>("level")?.parse::<LogLevel>().map_err(corrupt)?,
+        message: row.try_get("message")?,
+        metadata: row.try_get::<Option<Json<Value>>, _>("metadata")?.map(|json| json.0),
+    })
+}
+
 /// Which logs to read: those after a sequence number, optionally only some levels, at most `limit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogQuery {
@@ -135,20 +154,31 @@ impl Store {
             push_level_filter(&mut sql, &query.levels);
             sql.push(" ORDER BY seq LIMIT ").push_bind(i64::from(query.limit));
             let rows = sql.build().fetch_all(pool).await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(LogRecord {
-                        seq: row.try_get("seq")?,
-                        ts: row.try_get("ts")?,
-                        level: row.try_get::<&str, _>("level")?.parse::<LogLevel>().map_err(corrupt)?,
-                        message: row.try_get("message")?,
-                        metadata: row.try_get::<Option<Json<Value>>, _>("metadata")?.map(|json| json.0),
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?
+            rows.iter().map(log_from_row).collect::<Result<Vec<_>, StoreError>>()?
         });
         let next_after_seq = items.last().map_or(query.after_seq, |log| log.seq);
         Ok(Page { items, next_after_seq })
+    }
+
+    /// The `limit` logs just before `before_seq` (at `levels`; all when empty), in ascending `seq` order: the tail
+    /// of a run with `i64::MAX`, or the page above what a viewer already shows.
+    pub async fn logs_before(
+        &self,
+        run_id: Uuid,
+        before_seq: i64,
+        levels: &[LogLevel],
+        limit: u32,
+    ) -> Result<Vec<LogRecord>, StoreError> {
+        let mut items = on_backend!(self, |pool, Id| {
+            let mut sql = QueryBuilder::new("SELECT seq, ts, level, message, metadata FROM run_logs WHERE run_id = ");
+            sql.push_bind(Id::from(run_id)).push(" AND seq < ").push_bind(before_seq);
+            push_level_filter(&mut sql, levels);
+            sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+            let rows = sql.build().fetch_all(pool).await?;
+            rows.iter().map(log_from_row).collect::<Result<Vec<_>, StoreError>>()?
+        });
+        items.reverse();
+        Ok(items)
     }
 
     /// The exact number of a run's logs at `levels` (all levels when empty).

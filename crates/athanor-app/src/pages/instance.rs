@@ -7,6 +7,7 @@ use crate::pages::StatusBadge;
 use athanor_core::{ExperimentDefinition, Instance, Run};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -174,7 +175,9 @@ fn RunTable(runs: Vec<Run>) -> impl IntoView {
                     <td>
                         <StatusBadge status=run.status />
                     </td>
-                    <td class="mono" title=run.id.to_string()>{short_id(run.id)}</td>
+                    <td class="mono" title=run.id.to_string()>
+                        <A href=format!("/runs/{}", run.id)>{short_id(run.id)}</A>
+                    </td>
                     <td>{started}</td>
                     <td class="num">{duration}</td>
                     <td class="error-text">{error}</td>

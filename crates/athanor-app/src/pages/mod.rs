@@ -2,6 +2,8 @@
 
 pub mod dashboard;
 pub mod instance;
+pub mod json_tree;
+pub mod run;
 
 use athanor_core::RunStatus;
 use leptos::prelude::*;

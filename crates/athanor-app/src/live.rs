@@ -1,0 +1,164 @@
+//! Live updates over a Leptos websocket server function, with reconnect-and-resume in the browser.
+//!
+//! One server function, [`watch`], serves every topic: the browser opens the socket and sends one
+//! [`WatchRequest`]; the server answers with a stream of [`LiveEvent`]s. For a run, the request carries the last
+//! `seq` the page has, so a reconnect (after a network blip or a server restart) resumes exactly there: the
+//! runtime replays what was committed meanwhile from the database, then follows live — no gap, no duplicate.
+
+use crate::error::AppError;
+use athanor_core::{LifecycleEvent, RunEvent};
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::{BoxedStream, Websocket};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a page wants to follow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WatchRequest {
+    /// One run's status, progress, logs and results, after the given `seq`.
+    Run {
+        /// The run.
+        run_id: Uuid,
+        /// The last `seq` the page already shows (0 for none).
+        after_seq: i64,
+    },
+    /// Instance and run changes (dashboard, instance pages).
+    Lifecycle,
+}
+
+/// One message from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LiveEvent {
+    /// For [`WatchRequest::Run`].
+    Run(RunEvent),
+    /// For [`WatchRequest::Lifecycle`].
+    Lifecycle(LifecycleEvent),
+}
+
+/// Follow a topic. The first message on `requests` says which; later messages are ignored.
+#[server(protocol = Websocket<JsonEncoding, JsonEncoding>, endpoint = "watch")]
+pub async fn watch(
+    requests: BoxedStream<WatchRequest, AppError>,
+) -> Result<BoxedStream<LiveEvent, AppError>, AppError> {
+    use futures::StreamExt;
+    let state = crate::server::state()?;
+    let mut requests = requests;
+    let request = match requests.next().await {
+        Some(request) => request?,
+        None => return Err(AppError::Invalid { message: "no watch request was sent".into(), fields: Vec::new() }),
+    };
+    let events: BoxedStream<LiveEvent, AppError> = match request {
+        WatchRequest::Run { run_id, after_seq } => {
+            // Fail fast on an unknown run, with a proper error instead of an empty stream.
+            state.store.get_run(run_id).await?.ok_or_else(|| AppError::NotFound(format!("no run with id {run_id}")))?;
+            state
+                .runtime
+                .run_events(run_id, after_seq)
+                .map(|event| event.map(LiveEvent::Run).map_err(AppError::from))
+                .into()
+        }
+        WatchRequest::Lifecycle => state.runtime.lifecycle_events().map(|event| Ok(LiveEvent::Lifecycle(event))).into(),
+    };
+    // The request side must live as long as the answer: dropping it tears the socket's reader down.
+    let events: std::pin::Pin<Box<dyn futures::Stream<Item = Result<LiveEvent, AppError>> + Send>> = events.into();
+    Ok(events
+        .map(move |event| {
+            let _ = &requests;
+            event
+        })
+        .into())
+}
+
+/// The state of the page's live connection, shown in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// Nothing live on this page.
+    Idle,
+    /// Streaming.
+    Live,
+    /// Lost; trying again (attempt number).
+    Reconnecting(u32),
+}
+
+/// Shared by the header's indicator and every page that streams.
+#[derive(Clone, Copy)]
+pub struct ConnectionStatus(pub RwSignal<Connection>);
+
+/// Wait `ms` milliseconds in the browser (reconnect backoff).
+#[cfg(feature = "hydrate")]
+async fn pause(ms: u64) {
+    let (done, wait) = futures::channel::oneshot::channel::<()>();
+    set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        std::time::Duration::from_millis(ms),
+    );
+    let _ = wait.await;
+}
+
+/// Follow `request` for as long as the page lives, reconnecting with backoff. `next_request` builds the request
+/// for each (re)connection, so a run page can resume after the last `seq` it shows; `on_event` receives every
+/// event; `should_stop` ends the loop (a finished run needs no reconnect).
+#[cfg(feature = "hydrate")]
+pub fn follow(
+    next_request: impl Fn() -> WatchRequest + 'static,
+    on_event: impl Fn(LiveEvent) + 'static,
+    should_stop: impl Fn() -> bool + 'static,
+) {
+    use futures::{SinkExt, StreamExt};
+    let status = use_context::<ConnectionStatus>();
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // Cleared when the page that asked goes away, so its stream stops and never reconnects.
+    let alive = Arc::new(AtomicBool::new(true));
+    let alive_for_cleanup = alive.clone();
+    on_cleanup(move || alive_for_cleanup.store(false, Ordering::Relaxed));
+    let alive = move || alive.load(Ordering::Relaxed);
+    leptos::task::spawn_local(async move {
+        let mut attempt = 0u32;
+        while alive() && !should_stop() {
+            let (mut sender, receiver) = futures::channel::mpsc::channel(1);
+            if sender.send(Ok(next_request())).await.is_err() {
+                break;
+            }
+            match watch(receiver.into()).await {
+                Ok(mut events) => {
+                    if let Some(status) = status {
+                        status.0.set(Connection::Live);
+                    }
+                    while let Some(event) = events.next().await {
+                        if !alive() {
+                            return;
+                        }
+                        match event {
+                            Ok(event) => {
+                                attempt = 0;
+                                on_event(event);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(AppError::NotFound(_)) => break,
+                Err(_) => {}
+            }
+            // Keep the request side open until the answer ended: dropping it would close the socket.
+            drop(sender);
+            if !alive() || should_stop() {
+                break;
+            }
+            attempt += 1;
+            if let Some(status) = status {
+                status.0.set(Connection::Reconnecting(attempt));
+            }
+            pause(u64::from(attempt.min(10)) * 500).await;
+        }
+        if let Some(status) = status {
+            if alive() {
+                status.0.set(Connection::Idle);
+            }
+        }
+    });
+}
