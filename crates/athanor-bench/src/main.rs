@@ -86,6 +86,37 @@ async fn firehose(store: &Store, lines: u64) -> Result<Measurement> {
     })
 }
 
+/// The store alone: append `lines` prepared rows in writer-sized transactions, no runtime, no channel.
+async fn store_only(store: &Store, lines: u64) -> Result<f64> {
+    let draft = InstanceDraft {
+        experiment: ExperimentName::parse("firehose")?,
+        name: InstanceName::parse("store only")?,
+        description: Description::parse("")?,
+        config: json!({}),
+    };
+    let instance = store.create_instance(&draft).await?;
+    let run = store.create_run(instance.id, &json!({}), "bench").await?;
+    let now = chrono::Utc::now();
+    let rows: Vec<(uuid::Uuid, athanor_core::LogRecord)> = (1..=lines as i64)
+        .map(|seq| {
+            let log = athanor_core::LogRecord {
+                seq,
+                ts: now,
+                level: LogLevel::Info,
+                message: format!("step {seq} loss={:.6}", 1.0 / seq as f64),
+                metadata: None,
+            };
+            (run.id, log)
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in rows.chunks(4_096) {
+        let refs: Vec<(uuid::Uuid, &athanor_core::LogRecord)> = chunk.iter().map(|(id, log)| (*id, log)).collect();
+        store.append_rows(&refs, &[]).await?;
+    }
+    Ok(lines as f64 / started.elapsed().as_secs_f64())
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
@@ -154,6 +185,7 @@ async fn main() -> Result<()> {
     // A short burst that fits in the channel measures the pure cost of a call, without back-pressure.
     let burst_cost = firehose(&sqlite, burst).await?.ns_per_call;
     let on_sqlite = firehose(&sqlite, lines).await?;
+    let store_rate = store_only(&sqlite, lines).await?;
 
     let (pg, postgres) = PgBench::create().await?;
     let on_postgres = firehose(&postgres, lines).await;
@@ -173,6 +205,7 @@ async fn main() -> Result<()> {
         "| log lines persisted per second, one run, PostgreSQL ({lines} lines) | {:.0} |",
         on_postgres.lines_per_second
     );
+    println!("| rows per second through `Store::append_rows` alone, SQLite (no runtime) | {store_rate:.0} |");
     println!("| ns per `log()` call, burst of {burst} (writer keeping up) | {burst_cost:.0} |");
     println!(
         "| ns per `log()` call, sustained {lines} lines on SQLite (includes back-pressure waits) | {:.0} |",

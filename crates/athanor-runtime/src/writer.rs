@@ -68,17 +68,31 @@ impl Pending {
     }
 }
 
+/// Work for the committer, in order.
+enum CommitJob {
+    Batch(Pending),
+    /// Acknowledge once every batch before this one is committed.
+    Ack(oneshot::Sender<()>),
+}
+
+/// Takes records off the channel, numbers them and groups them into batches.
+///
+/// Committing happens in a separate task ([`Committer`]) so the next batch is assembled while the previous one is
+/// in the database: on two cores that overlap is worth a good third of the throughput.
 pub(crate) struct Writer {
-    store: Store,
-    hub: Arc<Hub>,
     receiver: mpsc::Receiver<WriterMessage>,
+    commits: mpsc::Sender<CommitJob>,
     /// Last `seq` handed out per open run.
     last_seq: HashMap<Uuid, i64>,
 }
 
 impl Writer {
+    /// Build the writer and spawn its committer.
     pub(crate) fn new(store: Store, hub: Arc<Hub>, receiver: mpsc::Receiver<WriterMessage>) -> Writer {
-        Writer { store, hub, receiver, last_seq: HashMap::new() }
+        // One batch in the database, one waiting: memory stays bounded, the pipeline stays full.
+        let (commits, jobs) = mpsc::channel(1);
+        tokio::spawn(Committer { store, hub }.run(jobs));
+        Writer { receiver, commits, last_seq: HashMap::new() }
     }
 
     /// Run until every sender is gone, committing all that arrived.
@@ -92,6 +106,14 @@ impl Writer {
             self.commit(&mut pending).await;
         }
         self.commit(&mut pending).await;
+    }
+
+    /// Hand the pending records to the committer (waits while it is a batch behind: back-pressure).
+    async fn commit(&mut self, pending: &mut Pending) {
+        if !pending.is_empty() {
+            // The committer lives as long as this writer; a send error means the runtime is being torn down.
+            let _ = self.commits.send(CommitJob::Batch(std::mem::take(pending))).await;
+        }
     }
 
     async fn accept(&mut self, message: WriterMessage, pending: &mut Pending) {
@@ -120,7 +142,7 @@ impl Writer {
             WriterMessage::Close { run_id, done } => {
                 self.commit(pending).await;
                 self.last_seq.remove(&run_id);
-                let _ = done.send(());
+                let _ = self.commits.send(CommitJob::Ack(done)).await;
             }
         }
     }
@@ -139,9 +161,28 @@ impl Writer {
             }
         }
     }
+}
+
+/// Commits batches in order, retrying until each lands, then tells watchers.
+struct Committer {
+    store: Store,
+    hub: Arc<Hub>,
+}
+
+impl Committer {
+    async fn run(self, mut jobs: mpsc::Receiver<CommitJob>) {
+        while let Some(job) = jobs.recv().await {
+            match job {
+                CommitJob::Batch(mut pending) => self.commit(&mut pending).await,
+                CommitJob::Ack(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
 
     /// Commit `pending` (retrying until it lands), then hand the records to watchers.
-    async fn commit(&mut self, pending: &mut Pending) {
+    async fn commit(&self, pending: &mut Pending) {
         if pending.is_empty() {
             return;
         }
@@ -168,7 +209,7 @@ impl Writer {
     }
 
     /// A run deleted with its instance cannot take records; everything else must be kept and retried.
-    async fn drop_records_of_deleted_runs(&mut self, pending: &mut Pending) {
+    async fn drop_records_of_deleted_runs(&self, pending: &mut Pending) {
         let mut runs: Vec<Uuid> =
             pending.logs.iter().map(|(run, _)| *run).chain(pending.results.iter().map(|(run, _)| *run)).collect();
         runs.sort_unstable();

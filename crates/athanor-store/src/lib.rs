@@ -96,7 +96,9 @@ impl Store {
                 // killed process (only an OS crash can lose the last commits), which is the promise we make.
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // 64 MiB of page cache per connection: log tables grow fast and index pages stay hot.
+                .pragma("cache_size", "-65536");
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
