@@ -2,6 +2,7 @@
 
 use crate::live::{Connection, ConnectionStatus};
 use crate::pages::dashboard::Dashboard;
+use crate::pages::edit::{EditInstancePage, NewInstancePage};
 use crate::pages::instance::InstancePage;
 use crate::pages::run::RunPage;
 use leptos::prelude::*;
@@ -43,7 +44,9 @@ pub fn App() -> impl IntoView {
             <main class="page">
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=Dashboard />
+                    <Route path=path!("/instances/new") view=NewInstancePage />
                     <Route path=path!("/instances/:id") view=InstancePage />
+                    <Route path=path!("/instances/:id/edit") view=EditInstancePage />
                     <Route path=path!("/runs/:id") view=RunPage />
                 </Routes>
             </main>

@@ -20,6 +20,22 @@ pub fn utc_stamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// `48,213` — counts with thousands separators, as tables show them.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `0:42`, `12:05`, `1:02:03`.
 pub fn clock_duration(duration: chrono::Duration) -> String {
     let total = duration.num_seconds().max(0);
@@ -87,6 +103,14 @@ mod tests {
         assert_eq!(ago(150), "2 min ago");
         assert_eq!(ago(7_300), "2 h ago");
         assert_eq!(ago(200_000), "2 d ago");
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(48_213), "48,213");
+        assert_eq!(thousands(-1_000_000), "-1,000,000");
     }
 
     #[test]

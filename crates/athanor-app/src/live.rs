@@ -41,33 +41,47 @@ pub enum LiveEvent {
 pub async fn watch(
     requests: BoxedStream<WatchRequest, AppError>,
 ) -> Result<BoxedStream<LiveEvent, AppError>, AppError> {
-    use futures::StreamExt;
+    use futures::stream::{self, BoxStream, StreamExt};
     let state = crate::server::state()?;
     let mut requests = requests;
-    let request = match requests.next().await {
-        Some(request) => request?,
-        None => return Err(AppError::Invalid { message: "no watch request was sent".into(), fields: Vec::new() }),
-    };
-    let events: BoxedStream<LiveEvent, AppError> = match request {
-        WatchRequest::Run { run_id, after_seq } => {
-            // Fail fast on an unknown run, with a proper error instead of an empty stream.
-            state.store.get_run(run_id).await?.ok_or_else(|| AppError::NotFound(format!("no run with id {run_id}")))?;
-            state
-                .runtime
-                .run_events(run_id, after_seq)
-                .map(|event| event.map(LiveEvent::Run).map_err(AppError::from))
-                .into()
-        }
-        WatchRequest::Lifecycle => state.runtime.lifecycle_events().map(|event| Ok(LiveEvent::Lifecycle(event))).into(),
-    };
-    // The request side must live as long as the answer: dropping it tears the socket's reader down.
-    let events: std::pin::Pin<Box<dyn futures::Stream<Item = Result<LiveEvent, AppError>> + Send>> = events.into();
-    Ok(events
-        .map(move |event| {
-            let _ = &requests;
-            event
-        })
-        .into())
+    // The socket is only upgraded once this function has returned, so the request must be read inside the
+    // returned stream: awaiting it here would wait for a message the browser cannot send yet.
+    let events = stream::once(async move {
+        let request = match requests.next().await {
+            Some(Ok(request)) => request,
+            Some(Err(error)) => return stream::iter([Err(error)]).boxed(),
+            None => {
+                let error = AppError::Invalid { message: "no watch request was sent".into(), fields: Vec::new() };
+                return stream::iter([Err(error)]).boxed();
+            }
+        };
+        let events: BoxStream<'static, Result<LiveEvent, AppError>> = match request {
+            WatchRequest::Run { run_id, after_seq } => match state.store.get_run(run_id).await {
+                // After the run's last event the socket stays open until the browser, having seen the terminal
+                // status, closes it: a server-side close would surface as an error in the browser's console.
+                Ok(Some(_)) => state
+                    .runtime
+                    .run_events(run_id, after_seq)
+                    .map(|event| event.map(LiveEvent::Run).map_err(AppError::from))
+                    .chain(stream::pending())
+                    .boxed(),
+                Ok(None) => stream::iter([Err(AppError::NotFound(format!("no run with id {run_id}")))]).boxed(),
+                Err(error) => stream::iter([Err(AppError::from(error))]).boxed(),
+            },
+            WatchRequest::Lifecycle => {
+                state.runtime.lifecycle_events().map(|event| Ok(LiveEvent::Lifecycle(event))).boxed()
+            }
+        };
+        // The request side must live as long as the answer: dropping it tears the socket's reader down.
+        events
+            .map(move |event| {
+                let _ = &requests;
+                event
+            })
+            .boxed()
+    })
+    .flatten();
+    Ok(events.into())
 }
 
 /// The state of the page's live connection, shown in the header.
@@ -136,7 +150,12 @@ pub fn follow(
                             Ok(event) => {
                                 attempt = 0;
                                 on_event(event);
+                                if should_stop() {
+                                    return;
+                                }
                             }
+                            // Nothing to follow (the run was deleted): reconnecting would not help.
+                            Err(AppError::NotFound(_)) => return,
                             Err(_) => break,
                         }
                     }

@@ -3,7 +3,7 @@
 use crate::app::ErrorPanel;
 use crate::error::AppError;
 use crate::format::{clock_duration, config_rows, relative_time, utc_stamp};
-use crate::pages::StatusBadge;
+use crate::pages::{on_shortcut, refresh_on_lifecycle, StatusBadge};
 use athanor_core::{ExperimentDefinition, Instance, Run};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -68,6 +68,16 @@ pub fn InstancePage() -> impl IntoView {
         |(id, _)| get_instance_details(id),
     );
     provide_context(start);
+    let watched = move || params.read_untracked().get("id").and_then(|id| Uuid::parse_str(&id).ok());
+    refresh_on_lifecycle(
+        move || details.refetch(),
+        move |event| watched().is_some_and(|id| event.concerns_instance(id)),
+    );
+    on_shortcut("r", move || {
+        if let Some(id) = watched() {
+            start.dispatch(StartRun { instance_id: id.to_string() });
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading instance…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
@@ -118,7 +128,8 @@ fn InstanceView(details: InstanceDetails) -> impl IntoView {
             </nav>
             <div class="title-row">
                 <h1>{instance.name.to_string()}</h1>
-                <StartButton instance_id=instance.id />
+                <span class="spacer"></span>
+                <InstanceActions instance_id=instance.id name=instance.name.to_string() run_count=runs.len() />
             </div>
             <p>{experiment_line}</p>
             {description}
@@ -138,8 +149,9 @@ fn InstanceView(details: InstanceDetails) -> impl IntoView {
     }
 }
 
+/// The Start button of one instance, a plain form post so it works before hydration too.
 #[component]
-fn StartButton(instance_id: Uuid) -> impl IntoView {
+pub fn StartForm(instance_id: Uuid, #[prop(optional)] with_shortcut: bool) -> impl IntoView {
     let start = expect_context::<ServerAction<StartRun>>();
     let error = move || match start.value().get() {
         Some(Err(error)) => Some(view! { <span class="error-text">{error.to_string()}</span> }),
@@ -150,9 +162,45 @@ fn StartButton(instance_id: Uuid) -> impl IntoView {
             <input type="hidden" name="instance_id" value=instance_id.to_string() />
             <button type="submit" class="primary" title="Start a run of this instance">
                 "▶ Start"
+                {with_shortcut.then(|| view! { " " <kbd>"r"</kbd> })}
             </button>
         </ActionForm>
         {error}
+    }
+}
+
+#[component]
+fn InstanceActions(instance_id: Uuid, name: String, run_count: usize) -> impl IntoView {
+    let confirm = RwSignal::new(false);
+    let delete = ServerAction::<crate::pages::edit::DeleteInstance>::new();
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/", Default::default());
+        }
+    });
+    let error = move || match delete.value().get() {
+        Some(Err(error)) => Some(view! { <span class="error-text">{error.to_string()}</span> }),
+        _ => None,
+    };
+    let message = format!(
+        "This deletes \"{name}\" and its {run_count} run{}, with every log and result. Runs still going are cancelled. This cannot be undone.",
+        if run_count == 1 { "" } else { "s" }
+    );
+    view! {
+        <StartForm instance_id with_shortcut=true />
+        <A href=format!("/instances/{instance_id}/edit") attr:class="button">"Edit"</A>
+        <button class="danger" on:click=move |_| confirm.set(true)>"Delete"</button>
+        {error}
+        <crate::pages::ConfirmDialog
+            open=confirm
+            title="Delete instance?".to_owned()
+            message
+            confirm_label="Delete instance"
+            on_confirm=Callback::new(move |_| {
+                delete.dispatch(crate::pages::edit::DeleteInstance { id: instance_id.to_string() });
+            })
+        />
     }
 }
 

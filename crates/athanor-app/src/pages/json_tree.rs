@@ -26,15 +26,7 @@ fn summary(value: &Value) -> String {
 }
 
 fn group_digits(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::format::thousands(n as i64)
 }
 
 #[component]

@@ -1,12 +1,104 @@
 //! One module per page: the component and the server functions it calls, side by side.
 
 pub mod dashboard;
+pub mod edit;
 pub mod instance;
 pub mod json_tree;
 pub mod run;
+pub mod schema_form;
 
 use athanor_core::RunStatus;
 use leptos::prelude::*;
+
+/// Run `action` when `key` is pressed outside text inputs (single-key shortcuts such as `n` and `r`).
+pub fn on_shortcut(key: &'static str, action: impl Fn() + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+            if ev.key() != key || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+                return;
+            }
+            let typing = ev
+                .target()
+                .and_then(|target| target.dyn_into::<leptos::web_sys::Element>().ok())
+                .is_some_and(|element| matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+            if !typing {
+                ev.prevent_default();
+                action();
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (key, action);
+}
+
+/// Refetch `refresh` whenever a lifecycle event passes `concerns`, at most every half second, for the life of the
+/// page: a run started or an instance created in another tab shows up here without reload.
+pub fn refresh_on_lifecycle(
+    refresh: impl Fn() + Clone + 'static,
+    concerns: impl Fn(&athanor_core::LifecycleEvent) -> bool + 'static,
+) {
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::live::{follow, LiveEvent, WatchRequest};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let scheduled = Arc::new(AtomicBool::new(false));
+        follow(
+            || WatchRequest::Lifecycle,
+            move |event| {
+                let LiveEvent::Lifecycle(event) = event else { return };
+                if !concerns(&event) || scheduled.swap(true, Ordering::Relaxed) {
+                    return;
+                }
+                let scheduled = scheduled.clone();
+                let refresh = refresh.clone();
+                // Many events (a thousand runs finishing) collapse into one reload.
+                set_timeout(
+                    move || {
+                        scheduled.store(false, Ordering::Relaxed);
+                        refresh();
+                    },
+                    std::time::Duration::from_millis(300),
+                );
+            },
+            || false,
+        );
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (refresh, concerns);
+}
+
+/// A modal confirmation: `Esc` or Cancel closes it, the danger button confirms.
+#[component]
+pub fn ConfirmDialog(
+    open: RwSignal<bool>,
+    title: String,
+    message: String,
+    confirm_label: &'static str,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    on_shortcut("Escape", move || open.set(false));
+    view! {
+        <Show when=move || open.get()>
+            <div class="backdrop" on:click=move |_| open.set(false)>
+                <div class="dialog card" role="dialog" aria-modal="true" aria-label=title.clone() on:click=|ev| ev.stop_propagation()>
+                    <h2>{title.clone()}</h2>
+                    <p>{message.clone()}</p>
+                    <div class="form-actions">
+                        <button class="ghost" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button class="danger" on:click=move |_| {
+                            open.set(false);
+                            on_confirm.run(());
+                        }>{confirm_label}</button>
+                    </div>
+                </div>
+            </div>
+        </Show>
+    }
+}
 
 /// A coloured status pill; the colour comes from the `status-<name>` class in the stylesheet.
 #[component]

@@ -6,7 +6,7 @@
 
 use crate::app::ErrorPanel;
 use crate::error::AppError;
-use crate::format::{clock_duration, config_rows, utc_stamp};
+use crate::format::{clock_duration, config_rows, thousands, utc_stamp};
 use crate::pages::instance::CancelRun;
 use crate::pages::json_tree::JsonTree;
 use crate::pages::StatusBadge;
@@ -194,7 +194,7 @@ fn RunView(data: RunPageData) -> impl IntoView {
                 on:click=move |_| tab.set(which)
             >
                 {label}
-                {count.map(|count| view! { <span class="count">" (" {move || format_count(count.get())} ")"</span> })}
+                {count.map(|count| view! { <span class="count">" (" {move || thousands(count.get())} ")"</span> })}
             </button>
         }
     };
@@ -233,22 +233,6 @@ fn RunView(data: RunPageData) -> impl IntoView {
                 </tbody>
             </table>
         </div>
-    }
-}
-
-fn format_count(n: i64) -> String {
-    let digits = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
     }
 }
 
@@ -438,7 +422,7 @@ fn LogView(state: RunState, run_id: Uuid) -> impl IntoView {
             />
             <span class="spacer"></span>
             <span class="muted">
-                {move || format!("{} of {} lines loaded", format_count(state.logs.get().len() as i64), format_count(state.log_total.get()))}
+                {move || format!("{} of {} lines loaded", thousands(state.logs.get().len() as i64), thousands(state.log_total.get()))}
             </span>
             <button
                 class="ghost"
@@ -569,14 +553,6 @@ fn natural_key(key: &str) -> Vec<KeyChunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_have_thousands_separators() {
-        assert_eq!(format_count(0), "0");
-        assert_eq!(format_count(999), "999");
-        assert_eq!(format_count(48_213), "48,213");
-        assert_eq!(format_count(1_000_000), "1,000,000");
-    }
 
     #[test]
     fn keys_sort_naturally() {

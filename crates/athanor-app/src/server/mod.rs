@@ -1,5 +1,6 @@
 //! Everything that exists only on the server: configuration, shared state, start-up, demo seeding.
 
+mod guard;
 mod seed;
 
 use crate::app::{shell, App};
@@ -14,6 +15,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -39,6 +41,7 @@ impl Config {
     /// from cargo-leptos' `LEPTOS_SITE_ADDR`), `LEPTOS_SITE_ROOT` (default `target/site`) and
     /// `ATHANOR_SEED_DEMOS` (`0` turns seeding off), `ATHANOR_MAX_CONCURRENT_RUNS` (default 8),
     /// `ATHANOR_CANCEL_GRACE_SECS` (default 5) and `ATHANOR_RUN_TIMEOUT_SECS` (default 86400; 0 means none).
+    /// `ATHANOR_ALLOWED_HOSTS` (comma-separated `host:port`) is read at start: extra names the server answers to.
     pub fn from_env() -> anyhow::Result<Config> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -155,7 +158,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .site_addr(addr)
         .build();
     let state = AppState { leptos_options: leptos_options.clone(), store, runtime };
-    let router = router(state.clone());
+    let extra_hosts: Vec<String> = std::env::var("ATHANOR_ALLOWED_HOSTS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .collect();
+    let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts));
+    let router = router(state.clone()).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown_signal()).await
     });

@@ -1,0 +1,88 @@
+//! Request hygiene in front of every route: foreign `Host` headers and cross-origin calls are refused, and
+//! server-function errors get the HTTP status their kind deserves.
+//!
+//! Why: the server runs on a researcher's laptop. A web page elsewhere could otherwise POST to
+//! `http://127.0.0.1:3000/api/start_run`, open the websocket that streams a run's logs, or reach the server through
+//! a DNS name it controls that resolves to 127.0.0.1 (DNS rebinding). Browsers always send `Origin` on such
+//! requests, and the `Host` they send names the attacker's domain, so checking both closes those doors while
+//! leaving non-browser clients (curl, scripts, tests) alone.
+
+use crate::error::AppError;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Which `Host` headers this server answers to.
+#[derive(Debug, Clone)]
+pub struct HostPolicy {
+    /// Exact `host[:port]` values accepted; empty means any (bound to a public address without a configured name).
+    allowed: Vec<String>,
+}
+
+impl HostPolicy {
+    /// Loopback binds accept only loopback names on the bound port; other binds accept any host unless
+    /// `extra` (from `ATHANOR_ALLOWED_HOSTS`) lists some.
+    pub fn for_address(addr: SocketAddr, extra: &[String]) -> HostPolicy {
+        let port = addr.port();
+        let mut allowed: Vec<String> = extra.to_vec();
+        if addr.ip().is_loopback() {
+            for name in ["127.0.0.1", "localhost", "[::1]"] {
+                allowed.push(format!("{name}:{port}"));
+                if port == 80 {
+                    allowed.push(name.to_owned());
+                }
+            }
+        }
+        HostPolicy { allowed }
+    }
+
+    fn accepts(&self, host: &str) -> bool {
+        self.allowed.is_empty() || self.allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(host))
+    }
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    let body = serde_json::to_string(&AppError::Invalid { message, fields: Vec::new() }).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// The middleware: check `Host` and `Origin`, run the request, then give server-function errors a 4xx/5xx status
+/// that matches what went wrong.
+pub async fn guard(State(policy): State<Arc<HostPolicy>>, request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
+    if !policy.accepts(&host) {
+        return refuse(StatusCode::MISDIRECTED_REQUEST, format!("this server does not answer to Host {host:?}"));
+    }
+    let is_api = request.uri().path().starts_with("/api/");
+    if is_api {
+        if let Some(origin) = request.headers().get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
+            if !origin_host.eq_ignore_ascii_case(&host) {
+                return refuse(StatusCode::FORBIDDEN, format!("cross-origin request from {origin:?} refused"));
+            }
+        }
+    }
+    let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+    let response = next.run(request).await;
+    if !is_api || is_read || !response.status().is_server_error() {
+        return response;
+    }
+    // Server functions answer every error with 500; read the (small, JSON) body to pick the honest status.
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, 1 << 20).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "error body too large").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = match error {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AppError::Server(_) | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
