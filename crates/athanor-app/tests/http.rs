@@ -110,3 +110,164 @@ async fn the_same_server_runs_on_postgres() {
     drop(app);
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
 }
+
+impl App {
+    /// POST a form-encoded server-function call; returns status and body.
+    async fn call(&self, endpoint: &str, form: &[(&str, &str)], origin: Option<&str>) -> (u16, String) {
+        let mut request = self.client.post(format!("{}/api/{endpoint}", self.base)).form(form);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn first_instance(&self, name: &str) -> athanor_core::Instance {
+        let all = self.server.state.store.list_instances().await.unwrap();
+        all.into_iter().find(|s| s.instance.name.as_str() == name).unwrap().instance
+    }
+}
+
+#[tokio::test]
+async fn start_and_cancel_refuse_bad_ids_with_4xx() {
+    let app = spawn_app(None).await;
+    let (status, body) = app.call("start_run", &[("instance_id", "not-a-uuid")], None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("is not a valid instance_id"), "{body}");
+
+    let (status, body) = app.call("start_run", &[("instance_id", "00000000-0000-4000-8000-000000000000")], None).await;
+    assert_eq!(status, 404, "{body}");
+
+    let (status, body) = app.call("start_run", &[("wrong_field", "x")], None).await;
+    assert_eq!(status, 400, "a malformed body is the caller's fault: {body}");
+
+    let (status, _) = app.call("cancel_run", &[("run_id", "nope")], None).await;
+    assert_eq!(status, 400);
+    let (status, _) = app.call("cancel_run", &[("run_id", "00000000-0000-4000-8000-000000000000")], None).await;
+    assert_eq!(status, 404);
+
+    let failing = app.first_instance("Diverging model").await;
+    let (status, body) = app.call("start_run", &[("instance_id", &failing.id.to_string())], None).await;
+    assert_eq!(status, 200, "{body}");
+    let run: athanor_core::Run = serde_json::from_str(&body).unwrap();
+    app.server.state.runtime.wait_idle().await;
+    let (status, body) = app.call("cancel_run", &[("run_id", &run.id.to_string())], None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("already finished"), "{body}");
+    let runs = app.server.state.store.list_runs(failing.id).await.unwrap();
+    assert_eq!(runs.len(), 1, "only the valid call created a run");
+}
+
+#[tokio::test]
+async fn cross_origin_calls_and_foreign_hosts_are_refused_and_write_nothing() {
+    let app = spawn_app(None).await;
+    let instance = app.first_instance("GPT-4 Baseline").await;
+    let id = instance.id.to_string();
+
+    let (status, body) = app.call("start_run", &[("instance_id", &id)], Some("http://evil.example")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("cross-origin"), "{body}");
+    let (status, _) = app.call("delete_instance", &[("id", &id)], Some("http://127.0.0.1:1")).await;
+    assert_eq!(status, 403, "another port on the same machine is another origin");
+    assert!(app.server.state.store.list_runs(instance.id).await.unwrap().is_empty());
+    assert!(app.server.state.store.get_instance(instance.id).await.unwrap().is_some());
+
+    // A page's own origin is fine.
+    let own = app.base.clone();
+    let (status, body) = app.call("start_run", &[("instance_id", &id)], Some(&own)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // DNS rebinding: a foreign name that resolves to us.
+    let response = app.client.get(format!("{}/", app.base)).header("host", "attacker.example").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 421);
+
+    // The websocket that streams runs refuses foreign pages too.
+    let response = app
+        .client
+        .get(format!("{}/api/watch", app.base))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw==")
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refused() {
+    let app = spawn_app(None).await;
+    let before = app.server.state.store.count_instances().await.unwrap();
+
+    let bad = [
+        ("experiment", "training_curve"),
+        ("name", "   "),
+        ("description", ""),
+        ("config_json", r#"{"epochs": 0, "model": "gpt-5", "typo": 1}"#),
+    ];
+    let (status, body) = app.call("save_instance", &bad, None).await;
+    assert_eq!(status, 400, "{body}");
+    let error: athanor_app::error::AppError = serde_json::from_str(&body).unwrap();
+    let athanor_app::error::AppError::Invalid { fields, .. } = error else { panic!("{body}") };
+    let mut paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, vec!["epochs", "model", "name", "typo"]);
+    assert!(fields.iter().any(|f| f.path == "epochs" && f.message == "must be at least 1"));
+
+    let (status, body) = app
+        .call(
+            "save_instance",
+            &[("experiment", "training_curve"), ("name", "x"), ("description", ""), ("config_json", "{oops")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("config_json") && body.contains("is not valid JSON"), "{body}");
+
+    let (status, body) = app
+        .call(
+            "save_instance",
+            &[("experiment", "no_such"), ("name", "x"), ("description", ""), ("config_json", "{}")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("no experiment named"), "{body}");
+    assert_eq!(app.server.state.store.count_instances().await.unwrap(), before, "refused saves wrote nothing");
+
+    let good = [
+        ("experiment", "training_curve"),
+        ("name", "  From the API "),
+        ("description", "made by a test"),
+        ("config_json", r#"{"epochs": 3}"#),
+    ];
+    let (status, body) = app.call("save_instance", &good, None).await;
+    assert_eq!(status, 200, "{body}");
+    let saved: athanor_core::Instance = serde_json::from_str(&body).unwrap();
+    assert_eq!(saved.name.as_str(), "From the API");
+    assert_eq!(saved.config["epochs"], 3);
+    assert_eq!(saved.config["learning_rate"], 0.05, "defaults are filled in at creation");
+
+    // Editing keeps past runs' configuration.
+    let run = app.server.state.runtime.start(saved.id).await.unwrap();
+    let edit = [
+        ("id", saved.id.to_string()),
+        ("experiment", "training_curve".into()),
+        ("name", "From the API".into()),
+        ("description", "".into()),
+        ("config_json", r#"{"epochs": 9}"#.into()),
+    ];
+    let edit: Vec<(&str, &str)> = edit.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = app.call("save_instance", &edit, None).await;
+    assert_eq!(status, 200, "{body}");
+    let stored_run = app.server.state.store.get_run(run.id).await.unwrap().unwrap();
+    assert_eq!(stored_run.config["epochs"], 3);
+
+    let (status, _) = app.call("delete_instance", &[("id", &saved.id.to_string())], None).await;
+    assert_eq!(status, 200);
+    assert!(app.server.state.store.get_run(run.id).await.unwrap().is_none(), "runs go with their instance");
+    let (status, _) = app.call("delete_instance", &[("id", &saved.id.to_string())], None).await;
+    assert_eq!(status, 404);
+}

@@ -121,6 +121,20 @@ impl FormState {
     }
 }
 
+/// What a number input's text becomes in the configuration: a number when it parses (an integer field keeps a
+/// whole number as an integer), else the text itself, so the validator names the problem ("must be a number").
+fn typed_number(text: &str, integer: bool) -> Value {
+    if integer {
+        if let Ok(whole) = text.parse::<i64>() {
+            return Value::from(whole);
+        }
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or_else(|| Value::String(text.to_owned()), Value::Number)
+}
+
 /// The constraint hint shown beside a number field: "1–100, step 1".
 fn hint(kind: &FieldKind) -> Option<String> {
     let range = |min: Option<String>, max: Option<String>, step: Option<String>| {
@@ -208,15 +222,7 @@ fn SchemaField(field: Field, path: Vec<Step>, form: FormState) -> impl IntoView 
                     on:input=move |ev| {
                         let text = event_target_value(&ev);
                         let text = text.trim();
-                        let new = if text.is_empty() {
-                            None
-                        } else if integer {
-                            Some(text.parse::<i64>().map(Value::from).unwrap_or_else(|_| {
-                                text.parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f)).map(Value::Number).unwrap_or(Value::String(text.to_owned()))
-                            }))
-                        } else {
-                            Some(text.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::String(text.to_owned())))
-                        };
+                        let new = (!text.is_empty()).then(|| typed_number(text, integer));
                         stored_path.with_value(|path| form.set(path, new));
                     }
                 />
@@ -362,6 +368,14 @@ fn ListField(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn number_inputs_keep_their_type_or_their_text() {
+        assert_eq!(typed_number("12", true), json!(12));
+        assert_eq!(typed_number("2.5", true), json!(2.5));
+        assert_eq!(typed_number("0.05", false), json!(0.05));
+        assert_eq!(typed_number("1e", false), json!("1e"));
+    }
 
     #[test]
     fn paths_read_like_validator_paths() {
