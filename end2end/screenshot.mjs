@@ -1,4 +1,5 @@
-// Captures the dashboard's pages into docs/screenshots/ (run by hand against a live server: BASE_URL=… node screenshot.mjs).
+// Captures every page of the dashboard into docs/screenshots/, in light and dark.
+// Run by hand against a live server with the demo instances: BASE_URL=http://127.0.0.1:3000 node screenshot.mjs
 import { chromium } from '@playwright/test';
 
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
@@ -7,18 +8,43 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
 });
-for (const scheme of ['light', 'dark']) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: scheme });
-  await page.goto(base + '/');
+
+async function ready(page) {
   await page.locator('body[data-hydrated="true"]').waitFor();
+}
+
+for (const scheme of ['light', 'dark']) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 820 }, colorScheme: scheme });
+  await page.goto(base + '/');
+  await ready(page);
   await page.screenshot({ path: `${out}dashboard-${scheme}.png` });
+
+  await page.goto(base + '/instances/new');
+  await ready(page);
+  await page.locator('#field-experiment').selectOption('model_pairs');
+  await page.locator('#field-name').fill('Screenshot pairs');
+  await page.getByRole('button', { name: '+ add' }).click();
+  await page.locator('#field-model_pairs-1--runs').fill('500');
+  await page.screenshot({ path: `${out}new-instance-${scheme}.png`, fullPage: true });
+
+  await page.goto(base + '/');
+  await ready(page);
   await page.getByRole('link', { name: 'GPT-4 Baseline', exact: true }).click();
   await page.getByRole('heading', { level: 1 }).waitFor();
-  if (process.env.START_RUN) {
-    await page.getByRole('button', { name: /Start/ }).click();
-    await page.locator('table.runs .badge').first().waitFor();
-  }
+  await page.getByRole('button', { name: /Start/ }).click();
+  await page.locator('table.runs tbody tr').first().waitFor();
   await page.screenshot({ path: `${out}instance-${scheme}.png` });
+
+  await page.locator('table.runs tbody tr').first().getByRole('link').click();
+  await page.locator('.progress-text').waitFor();
+  await page.waitForTimeout(1500); // let a few epochs stream in, for a representative picture
+  await page.screenshot({ path: `${out}run-${scheme}.png` });
+
+  await page.locator('.run-head .badge', { hasText: 'completed' }).waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: /^Results/ }).click();
+  await page.getByRole('button', { name: 'key' }).click();
+  await page.locator('tr[data-key="curve"] .json-toggle').first().click();
+  await page.screenshot({ path: `${out}results-${scheme}.png` });
   await page.close();
 }
 await browser.close();

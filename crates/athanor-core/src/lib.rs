@@ -7,10 +7,12 @@
 //! - [`schema`] — the typed configuration schema an experiment declares, and validation of configuration values.
 //! - [`status`] — [`status::RunStatus`] and the only transitions a run may make.
 //! - [`names`] — parsed newtypes for the names users type.
+//! - [`compare`] — side-by-side comparison of runs: config diff, aligned results, numeric series.
 //! - [`events`] — what live streams carry: [`events::RunEvent`], [`events::LifecycleEvent`], [`events::Progress`].
 //! - [`experiment`] — [`experiment::ExperimentDefinition`]: name, description, version and schema.
 //! - [`model`] — [`model::Instance`], [`model::Run`] and the records a run produces.
 
+pub mod compare;
 pub mod events;
 pub mod experiment;
 pub mod model;
@@ -21,7 +23,7 @@ pub mod status;
 pub use events::{LifecycleEvent, Progress, RunEvent};
 pub use experiment::ExperimentDefinition;
 pub use model::{
-    Instance, InstanceDraft, InstanceSummary, LogLevel, LogRecord, NewLog, NewResult, ResultRecord, Run, RunSummary,
+    Instance, InstanceDraft, InstanceSummary, LogLevel, LogRecord, NewLog, NewResult, ResultRecord, Run, RunListing, RunSummary,
 };
 pub use names::{Description, ExperimentName, InstanceName, NameError};
 pub use schema::{FieldError, Schema, ValidationErrors};

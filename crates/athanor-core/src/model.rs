@@ -72,6 +72,17 @@ pub struct RunSummary {
     pub created_at: DateTime<Utc>,
 }
 
+/// A run with the names a list of runs across instances needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunListing {
+    /// The run.
+    pub run: Run,
+    /// Its instance's name.
+    pub instance_name: String,
+    /// Its instance's experiment.
+    pub experiment: String,
+}
+
 /// One execution of an instance.
 ///
 /// A run keeps its **own** copy of the configuration and the experiment version it ran with: editing the instance

@@ -2,7 +2,8 @@
 
 use crate::instances::now;
 use crate::{on_backend, Store, StoreError};
-use athanor_core::{Run, RunStatus};
+use athanor_core::{ResultRecord, Run, RunListing, RunStatus};
+use sqlx::QueryBuilder;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -11,6 +12,9 @@ use uuid::Uuid;
 
 const RUN_COLUMNS: &str =
     "id, instance_id, status, config, experiment_version, created_at, started_at, completed_at, error";
+
+/// Ids bound per `IN (…)` list: far below both engines' parameter limits.
+const ID_CHUNK: usize = 500;
 
 fn corrupt(detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt { table: "runs", detail: detail.to_string() }
@@ -96,6 +100,105 @@ impl Store {
             .fetch_all(pool)
             .await?;
             rows.into_iter().map(|row| Ok(run_from_row!(row, Id))).collect()
+        })
+    }
+
+    /// The runs with these ids and their instance names, in the order asked for; unknown ids are left out.
+    /// One statement per 500 ids, whatever their number.
+    pub async fn runs_by_ids(&self, ids: &[Uuid]) -> Result<Vec<(Run, String)>, StoreError> {
+        let mut found: Vec<(Run, String)> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ID_CHUNK) {
+            on_backend!(self, |pool, Id| {
+                let mut sql = QueryBuilder::new(
+                    "SELECT r.id, r.instance_id, r.status, r.config, r.experiment_version, r.created_at, r.started_at,
+                            r.completed_at, r.error, i.name AS instance_name
+                     FROM runs r JOIN instances i ON i.id = r.instance_id WHERE r.id IN (",
+                );
+                let mut list = sql.separated(", ");
+                for id in chunk {
+                    list.push_bind(Id::from(*id));
+                }
+                sql.push(")");
+                for row in sql.build().fetch_all(pool).await? {
+                    let name: String = row.try_get("instance_name")?;
+                    found.push((run_from_row!(row, Id), name));
+                }
+            });
+        }
+        let position: std::collections::HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        found.sort_by_key(|(run, _)| position.get(&run.id).copied().unwrap_or(usize::MAX));
+        Ok(found)
+    }
+
+    /// Every result of these runs, one statement per 500 runs.
+    pub async fn results_of_runs(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, ResultRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(ID_CHUNK) {
+            on_backend!(self, |pool, Id| {
+                let mut sql = QueryBuilder::new("SELECT run_id, seq, ts, key, value FROM run_results WHERE run_id IN (");
+                let mut list = sql.separated(", ");
+                for id in chunk {
+                    list.push_bind(Id::from(*id));
+                }
+                sql.push(") ORDER BY run_id, seq");
+                for row in sql.build().fetch_all(pool).await? {
+                    let run_id = Uuid::from(row.try_get::<Id, _>("run_id")?);
+                    out.push((
+                        run_id,
+                        ResultRecord {
+                            seq: row.try_get("seq")?,
+                            ts: row.try_get("ts")?,
+                            key: row.try_get("key")?,
+                            value: row.try_get::<Json<Value>, _>("value")?.0,
+                        },
+                    ));
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// A page of runs across all instances, newest first, optionally filtered; plus the exact total matching.
+    pub async fn list_all_runs(
+        &self,
+        experiment: Option<&str>,
+        instance_id: Option<Uuid>,
+        status: Option<RunStatus>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<RunListing>, i64), StoreError> {
+        on_backend!(self, |pool, Id| {
+            let filters = |sql: &mut QueryBuilder<'_, _>| {
+                sql.push(" WHERE 1 = 1");
+                if let Some(experiment) = experiment {
+                    sql.push(" AND i.experiment = ").push_bind(experiment.to_owned());
+                }
+                if let Some(instance_id) = instance_id {
+                    sql.push(" AND r.instance_id = ").push_bind(Id::from(instance_id));
+                }
+                if let Some(status) = status {
+                    sql.push(" AND r.status = ").push_bind(status.as_str());
+                }
+            };
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM runs r JOIN instances i ON i.id = r.instance_id");
+            filters(&mut count);
+            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+            let mut page = QueryBuilder::new(
+                "SELECT r.id, r.instance_id, r.status, r.config, r.experiment_version, r.created_at, r.started_at,
+                        r.completed_at, r.error, i.name AS instance_name, i.experiment AS experiment
+                 FROM runs r JOIN instances i ON i.id = r.instance_id",
+            );
+            filters(&mut page);
+            page.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+            let mut listings = Vec::new();
+            for row in page.build().fetch_all(pool).await? {
+                listings.push(RunListing {
+                    instance_name: row.try_get("instance_name")?,
+                    experiment: row.try_get("experiment")?,
+                    run: run_from_row!(row, Id),
+                });
+            }
+            Ok((listings, total))
         })
     }
 
