@@ -1,10 +1,12 @@
 //! The page frame (HTML shell, header, theme) and the route table.
 
 use crate::live::{Connection, ConnectionStatus};
+use crate::pages::compare::ComparePage;
 use crate::pages::dashboard::Dashboard;
 use crate::pages::edit::{EditInstancePage, NewInstancePage};
 use crate::pages::instance::InstancePage;
 use crate::pages::run::RunPage;
+use crate::pages::runs::{RunsListPage, Selection};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
@@ -36,6 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_context(ConnectionStatus(RwSignal::new(Connection::Idle)));
+    provide_context(Selection(RwSignal::new(Vec::new())));
     view! {
         <Stylesheet id="leptos" href="/pkg/athanor.css" />
         <Title text="Athanor" />
@@ -48,6 +51,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/instances/:id") view=InstancePage />
                     <Route path=path!("/instances/:id/edit") view=EditInstancePage />
                     <Route path=path!("/runs/:id") view=RunPage />
+                    <Route path=path!("/compare") view=ComparePage />
+                    <Route path=path!("/runs") view=RunsListPage />
                 </Routes>
             </main>
         </Router>
@@ -115,7 +120,9 @@ fn Header() -> impl IntoView {
                 "⚗ Athanor"
             </A>
             <nav>
-                <A href="/">"Instances"</A>
+                <A href="/" exact=true>"Instances"</A>
+                <A href="/runs">"Runs"</A>
+                <CompareLink />
             </nav>
             <span class="spacer"></span>
             <LiveIndicator />
@@ -127,6 +134,16 @@ fn Header() -> impl IntoView {
                 {move || theme.get().label()}
             </button>
         </header>
+    }
+}
+
+#[component]
+fn CompareLink() -> impl IntoView {
+    let selection = expect_context::<Selection>();
+    view! {
+        <a href=move || selection.compare_href() class:muted=move || selection.0.get().is_empty() title="Compare the runs you picked">
+            {move || format!("Compare ({})", selection.0.get().len())}
+        </a>
     }
 }
 

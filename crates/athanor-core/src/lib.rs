@@ -23,7 +23,8 @@ pub mod status;
 pub use events::{LifecycleEvent, Progress, RunEvent};
 pub use experiment::ExperimentDefinition;
 pub use model::{
-    Instance, InstanceDraft, InstanceSummary, LogLevel, LogRecord, NewLog, NewResult, ResultRecord, Run, RunListing, RunSummary,
+    Instance, InstanceDraft, InstanceSummary, LogLevel, LogRecord, NewLog, NewResult, ResultRecord, Run, RunListing,
+    RunSummary,
 };
 pub use names::{Description, ExperimentName, InstanceName, NameError};
 pub use schema::{FieldError, Schema, ValidationErrors};

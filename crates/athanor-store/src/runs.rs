@@ -3,10 +3,10 @@
 use crate::instances::now;
 use crate::{on_backend, Store, StoreError};
 use athanor_core::{ResultRecord, Run, RunListing, RunStatus};
-use sqlx::QueryBuilder;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
+use sqlx::QueryBuilder;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -135,7 +135,8 @@ impl Store {
         let mut out = Vec::new();
         for chunk in ids.chunks(ID_CHUNK) {
             on_backend!(self, |pool, Id| {
-                let mut sql = QueryBuilder::new("SELECT run_id, seq, ts, key, value FROM run_results WHERE run_id IN (");
+                let mut sql =
+                    QueryBuilder::new("SELECT run_id, seq, ts, key, value FROM run_results WHERE run_id IN (");
                 let mut list = sql.separated(", ");
                 for id in chunk {
                     list.push_bind(Id::from(*id));
@@ -189,7 +190,10 @@ impl Store {
                  FROM runs r JOIN instances i ON i.id = r.instance_id",
             );
             filters(&mut page);
-            page.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+            page.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
+                .push_bind(limit)
+                .push(" OFFSET ")
+                .push_bind(offset);
             let mut listings = Vec::new();
             for row in page.build().fetch_all(pool).await? {
                 listings.push(RunListing {

@@ -142,7 +142,11 @@ fn InstanceView(details: InstanceDetails) -> impl IntoView {
                 </table>
             </section>
             <section class="card">
-                <h2>"Runs " <span class="muted">"(" {runs.len()} ")"</span></h2>
+                <div class="title-row">
+                    <h2>"Runs " <span class="muted">"(" {runs.len()} ")"</span></h2>
+                    <span class="spacer"></span>
+                    <CompareSelected />
+                </div>
                 <RunTable runs />
             </section>
         </div>
@@ -205,6 +209,18 @@ fn InstanceActions(instance_id: Uuid, name: String, run_count: usize) -> impl In
 }
 
 #[component]
+fn CompareSelected() -> impl IntoView {
+    let selection = expect_context::<crate::pages::runs::Selection>();
+    view! {
+        <Show when=move || { selection.0.get().len() >= 2 }>
+            <a class="button" href=move || selection.compare_href()>
+                {move || format!("Compare selected ({})", selection.0.get().len())}
+            </a>
+        </Show>
+    }
+}
+
+#[component]
 fn RunTable(runs: Vec<Run>) -> impl IntoView {
     if runs.is_empty() {
         return view! { <p class="muted">"No runs yet."</p> }.into_any();
@@ -220,6 +236,9 @@ fn RunTable(runs: Vec<Run>) -> impl IntoView {
             let error = run.error.as_deref().and_then(|e| e.lines().next()).unwrap_or_default().to_owned();
             view! {
                 <tr>
+                    <td>
+                        <crate::pages::runs::SelectRun run_id=run.id />
+                    </td>
                     <td>
                         <StatusBadge status=run.status />
                     </td>
@@ -237,6 +256,7 @@ fn RunTable(runs: Vec<Run>) -> impl IntoView {
         <table class="grid runs">
             <thead>
                 <tr>
+                    <th></th>
                     <th>"Status"</th>
                     <th>"Run"</th>
                     <th>"Started"</th>

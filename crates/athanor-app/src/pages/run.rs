@@ -205,6 +205,17 @@ fn RunView(data: RunPageData) -> impl IntoView {
             {tab_button(Tab::Logs, "Logs", Some(state.log_total))}
             {tab_button(Tab::Results, "Results", Some(state.result_total))}
             {tab_button(Tab::Config, "Config", None)}
+            <span class="spacer"></span>
+            <span class="exports muted">
+                "Export: "
+                <a href=format!("/export/runs/{run_id}/results.csv") download>"results.csv"</a>
+                " · "
+                <a href=format!("/export/runs/{run_id}/results.json") download>"results.json"</a>
+                " · "
+                <a href=format!("/export/runs/{run_id}/logs.csv") download>"logs.csv"</a>
+                " · "
+                <a href=format!("/export/runs/{run_id}/logs.json") download>"logs.json"</a>
+            </span>
         </nav>
         <div class="tab-body" class:hidden=move || tab.get() != Tab::Logs>
             <LogView state run_id />

@@ -1,5 +1,6 @@
 //! Everything that exists only on the server: configuration, shared state, start-up, demo seeding.
 
+mod export;
 mod guard;
 mod seed;
 
@@ -176,6 +177,7 @@ fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     Router::new()
+        .merge(export::routes())
         .leptos_routes_with_context(&state, routes, || (), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
