@@ -47,6 +47,7 @@ async fn dashboard_lists_seeded_instances(app: &App) {
     assert!(html.contains("training_curve"), "experiment names are shown");
     assert!(html.contains("never run"), "instances without runs say so");
     assert!(html.contains("/pkg/athanor.js"), "the page loads the hydration bundle");
+    assert!(html.contains("/pkg/athanor.wasm"), "and names the WebAssembly file cargo-leptos writes");
 }
 
 #[tokio::test]
@@ -270,4 +271,84 @@ async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refuse
     assert!(app.server.state.store.get_run(run.id).await.unwrap().is_none(), "runs go with their instance");
     let (status, _) = app.call("delete_instance", &[("id", &saved.id.to_string())], None).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn comparison_refuses_bad_ids_and_empty_selections() {
+    let app = spawn_app(None).await;
+    let (status, body) = app.call("get_comparison", &[("runs", "")], None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("choose at least one run"), "{body}");
+    let (status, body) = app.call("get_comparison", &[("runs", "abc,def")], None).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("\\\"abc\\\" is not a run id"), "{body}");
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let (status, body) = app.call("get_comparison", &[("runs", unknown)], None).await;
+    assert_eq!(status, 404);
+    assert!(body.contains(unknown), "{body}");
+
+    let response = app.client.get(format!("{}/export/compare.csv?runs=", app.base)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let response = app.client.get(format!("{}/export/runs/{unknown}/logs.csv", app.base)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let response = app.client.get(format!("{}/export/runs/nope/logs.csv", app.base)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn exports_read_back_with_a_csv_reader() {
+    let app = spawn_app(None).await;
+    let first = app.first_instance("GPT-4 Baseline").await;
+    let second = app.first_instance("Claude Baseline").await;
+    let store = &app.server.state.store;
+    // Two finished runs with a result each, a tricky log line, and a series.
+    let mut ids = Vec::new();
+    for (instance, accuracy) in [(&first, 0.87), (&second, 0.91)] {
+        let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+        let logs = [athanor_core::LogRecord {
+            seq: 1,
+            ts: chrono::Utc::now(),
+            level: athanor_core::LogLevel::Warn,
+            message: "quote \" comma , newline \n end".into(),
+            metadata: Some(serde_json::json!({"k": [1, 2]})),
+        }];
+        let results = [
+            athanor_core::ResultRecord {
+                seq: 2,
+                ts: chrono::Utc::now(),
+                key: "accuracy".into(),
+                value: accuracy.into(),
+            },
+            athanor_core::ResultRecord { seq: 3, ts: chrono::Utc::now(), key: "loss/1".into(), value: 0.5.into() },
+        ];
+        store.append_records(run.id, &logs, &results).await.unwrap();
+        ids.push(run.id.to_string());
+    }
+
+    let text = app.client.get(format!("{}/export/runs/{}/logs.csv", app.base, ids[0])).send().await.unwrap();
+    assert!(text.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    let text = text.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(reader.headers().unwrap(), vec!["seq", "ts", "level", "message", "metadata"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][3], "quote \" comma , newline \n end");
+    assert_eq!(&rows[0][4], r#"{"k":[1,2]}"#);
+
+    let text = app
+        .client
+        .get(format!("{}/export/compare.csv?runs={}", app.base, ids.join(",")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let accuracy: Vec<(&str, &str)> =
+        rows.iter().filter(|r| &r[3] == "result" && &r[4] == "accuracy").map(|r| (&r[0], &r[6])).collect();
+    assert_eq!(accuracy, vec![(ids[0].as_str(), "0.87"), (ids[1].as_str(), "0.91")]);
+    assert!(rows.iter().any(|r| &r[3] == "series" && &r[4] == "loss" && &r[5] == "1" && &r[6] == "0.5"));
+    assert!(rows.iter().any(|r| &r[3] == "config" && &r[4] == "model" && &r[6] == "claude-3"));
 }

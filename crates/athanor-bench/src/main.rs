@@ -117,6 +117,43 @@ async fn store_only(store: &Store, lines: u64) -> Result<f64> {
     Ok(lines as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Server-side time to build the compare view of `runs` runs with `results` numeric results each: the same
+/// store reads and pure comparison the compare page's server function performs, plus its JSON encoding.
+async fn compare_view(store: &Store, runs: usize, results: usize) -> Result<(f64, usize)> {
+    let draft = InstanceDraft {
+        experiment: ExperimentName::parse("firehose")?,
+        name: InstanceName::parse("compare bench")?,
+        description: Description::parse("")?,
+        config: json!({"lines": 1, "lr": 0.1}),
+    };
+    let instance = store.create_instance(&draft).await?;
+    let mut ids = Vec::with_capacity(runs);
+    let now = chrono::Utc::now();
+    for r in 0..runs {
+        let run = store.create_run(instance.id, &json!({"lines": 1, "lr": r as f64 / 1000.0}), "bench").await?;
+        let records: Vec<athanor_core::ResultRecord> = (0..results)
+            .map(|k| athanor_core::ResultRecord {
+                seq: k as i64 + 1,
+                ts: now,
+                key: format!("metric{k:02}"),
+                value: json!((r * results + k) as f64 / 7.0),
+            })
+            .collect();
+        store.append_records(run.id, &[], &records).await?;
+        ids.push(run.id);
+    }
+    let started = Instant::now();
+    let found = store.runs_by_ids(&ids).await?;
+    let stored = store.results_of_runs(&ids).await?;
+    let comparison = athanor_core::compare::compare(&found, &stored, chrono::Utc::now());
+    let encoded = serde_json::to_vec(&comparison)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if comparison.runs.len() != runs || comparison.results.len() != results {
+        bail!("compare bench built an incomplete view");
+    }
+    Ok((seconds * 1000.0, encoded.len()))
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
@@ -187,6 +224,8 @@ async fn main() -> Result<()> {
     let on_sqlite = firehose(&sqlite, lines).await?;
     let store_rate = store_only(&sqlite, lines).await?;
 
+    let (compare_ms, compare_bytes) = compare_view(&sqlite, 1_000, 50).await?;
+
     let (pg, postgres) = PgBench::create().await?;
     let on_postgres = firehose(&postgres, lines).await;
     pg.drop_database(postgres).await?;
@@ -210,6 +249,10 @@ async fn main() -> Result<()> {
     println!(
         "| ns per `log()` call, sustained {lines} lines on SQLite (includes back-pressure waits) | {:.0} |",
         on_sqlite.ns_per_call
+    );
+    println!(
+        "| compare view of 1000 runs × 50 numeric results, server side, SQLite (ms; {:.1} MiB of JSON) | {compare_ms:.0} |",
+        compare_bytes as f64 / 1_048_576.0
     );
     if let Some(rss) = rss {
         println!("| peak RSS of the benchmark process (MiB) | {rss:.1} |");

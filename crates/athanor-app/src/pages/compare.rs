@@ -52,7 +52,7 @@ pub async fn load_comparison(store: &athanor_store::Store, runs: &str) -> Result
 }
 
 /// The comparison of the runs listed in `runs` (comma-separated ids).
-#[server]
+#[server(endpoint = "get_comparison")]
 pub async fn get_comparison(runs: String) -> Result<Comparison, AppError> {
     let state = crate::server::state()?;
     load_comparison(&state.store, &runs).await
