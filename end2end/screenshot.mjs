@@ -13,6 +13,20 @@ async function ready(page) {
   await page.locator('body[data-hydrated="true"]').waitFor();
 }
 
+// Two finished runs of another instance, so the compare page has something to compare.
+{
+  const page = await browser.newPage();
+  await page.goto(base + '/');
+  await ready(page);
+  await page.getByRole('link', { name: 'Claude Baseline', exact: true }).click();
+  await page.getByRole('heading', { level: 1 }).waitFor();
+  for (let i = 0; i < 2; i++) {
+    await page.getByRole('button', { name: /Start/ }).click();
+    await page.waitForTimeout(300);
+  }
+  await page.close();
+}
+
 for (const scheme of ['light', 'dark']) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 820 }, colorScheme: scheme });
   await page.goto(base + '/');
@@ -42,9 +56,20 @@ for (const scheme of ['light', 'dark']) {
 
   await page.locator('.run-head .badge', { hasText: 'completed' }).waitFor({ timeout: 30_000 });
   await page.getByRole('button', { name: /^Results/ }).click();
-  await page.getByRole('button', { name: 'key' }).click();
+  await page.getByRole('button', { name: 'key', exact: true }).click();
   await page.locator('tr[data-key="curve"] .json-toggle').first().click();
   await page.screenshot({ path: `${out}results-${scheme}.png` });
+
+  await page.locator('header.topbar').getByRole('link', { name: 'Runs' }).click();
+  await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+  await page.goto(base + '/runs?status=completed');
+  await ready(page);
+  const rows = page.locator('table.runs-all tbody tr');
+  for (let i = 0; i < 3; i++) await rows.nth(i).locator('input.select-run').check();
+  await page.screenshot({ path: `${out}runs-${scheme}.png` });
+  await page.getByRole('link', { name: /Compare selected/ }).click();
+  await page.locator('figure.chart').first().waitFor();
+  await page.screenshot({ path: `${out}compare-${scheme}.png`, fullPage: true });
   await page.close();
 }
 await browser.close();

@@ -1,19 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-
-/** Collect console errors and uncaught exceptions; a page that logs any is broken even if it looks fine. */
-function watchConsole(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
-  return problems;
-}
-
-/** Resolves once the WebAssembly bundle has hydrated the page (the frame sets this attribute when it mounts). */
-async function waitForHydration(page: Page) {
-  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
-}
+import { hydrated, watchConsole } from './helpers';
 
 test('the dashboard lists the demo instances and hydrates without console errors', async ({ page }) => {
   const problems = watchConsole(page);
@@ -22,7 +8,7 @@ test('the dashboard lists the demo instances and hydrates without console errors
   for (const name of ['GPT-4 Baseline', 'Claude Baseline', 'Long sleep (cancel me)', 'Model pairs']) {
     await expect(page.getByRole('link', { name, exact: true })).toBeVisible();
   }
-  await waitForHydration(page);
+  await hydrated(page);
 
   // The theme toggle only works once hydrated: clicking it must change the document's theme.
   const toggle = page.getByRole('button', { name: /system|dark|light/ });
@@ -39,7 +25,7 @@ test('the dashboard lists the demo instances and hydrates without console errors
 test('an instance page shows its configuration, and client-side navigation works', async ({ page }) => {
   const problems = watchConsole(page);
   await page.goto('/');
-  await waitForHydration(page);
+  await hydrated(page);
   await page.getByRole('link', { name: 'Model pairs', exact: true }).click();
   await expect(page).toHaveURL(/\/instances\/[0-9a-f-]{36}$/);
   await expect(page.getByRole('heading', { name: 'Model pairs', level: 1 })).toBeVisible();

@@ -1,17 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-
-function watchConsole(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
-  return problems;
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
-}
+import { hydrated, watchConsole } from './helpers';
 
 /** Open the instance called `name` from the dashboard. */
 async function openInstance(page: Page, name: string) {

@@ -37,9 +37,15 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace this command was run in: the nearest folder at or above the current one whose Cargo.toml has a
+/// `[workspace]` table. (Not the compile-time manifest dir: a target dir shared between clones can hand this clone
+/// an xtask binary compiled in another one.)
 fn workspace_root() -> Result<PathBuf> {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Ok(manifest_dir.parent().context("xtask lives one level below the workspace root")?.to_path_buf())
+    let here = std::env::current_dir()?;
+    here.ancestors()
+        .find(|dir| std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]")))
+        .map(Path::to_path_buf)
+        .with_context(|| format!("no Cargo workspace at or above {}", here.display()))
 }
 
 /// Run a command to completion, echoing it first; a non-zero exit is an error naming the command.

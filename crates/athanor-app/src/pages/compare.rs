@@ -99,10 +99,9 @@ fn CompareView(comparison: Comparison, refresh: impl Fn() + Clone + Send + Sync 
         use std::sync::Arc;
         for column in comparison.runs.iter().filter(|c| !c.status.is_terminal()) {
             let run_id = column.id;
-            let scheduled = Arc::new(AtomicBool::new(false));
             let finished = Arc::new(AtomicBool::new(false));
-            let refresh = refresh.clone();
             let done = finished.clone();
+            let reload = crate::pages::throttled(500, refresh.clone());
             follow(
                 // From the start: the replayed backlog costs one reload, then each new batch schedules one.
                 move || WatchRequest::Run { run_id, after_seq: 0 },
@@ -112,21 +111,9 @@ fn CompareView(comparison: Comparison, refresh: impl Fn() + Clone + Send + Sync 
                         finished.store(true, Ordering::Relaxed);
                     }
                     // Progress and the opening snapshot change nothing the tables show.
-                    if !matches!(event, RunEvent::Records { .. } | RunEvent::Status(_)) {
-                        return;
+                    if matches!(event, RunEvent::Records { .. } | RunEvent::Status(_)) {
+                        reload();
                     }
-                    if scheduled.swap(true, Ordering::Relaxed) {
-                        return;
-                    }
-                    let scheduled = scheduled.clone();
-                    let refresh = refresh.clone();
-                    set_timeout(
-                        move || {
-                            scheduled.store(false, Ordering::Relaxed);
-                            refresh();
-                        },
-                        std::time::Duration::from_millis(500),
-                    );
                 },
                 move || done.load(Ordering::Relaxed),
             );
@@ -271,15 +258,23 @@ fn ResultsTable(rows: Vec<Row>, columns: Vec<RunColumn>) -> impl IntoView {
             let cells = move || {
                 let marks = marks();
                 row.with_value(|r| {
+                    // Ties share the mark: every run with the best value is best.
+                    let number = |i: usize| r.values.get(i).and_then(|v| v.as_ref()?.as_f64());
+                    let best = marks.and_then(|(best, _)| number(best));
+                    let worst = marks.and_then(|(_, worst)| number(worst));
                     r.values
                         .iter()
                         .enumerate()
                         .map(|(i, value)| {
-                            let class = match marks {
-                                Some((best, _)) if best == i => "num best",
-                                Some((_, worst)) if worst == i => "num worst",
-                                _ if numeric => "num",
-                                _ => "",
+                            let this = number(i);
+                            let class = if this.is_some() && this == best {
+                                "num best"
+                            } else if this.is_some() && this == worst {
+                                "num worst"
+                            } else if numeric {
+                                "num"
+                            } else {
+                                ""
                             };
                             view! { <td class=format!("mono {class}")>{cell(value)}</td> }
                         })

@@ -37,6 +37,29 @@ pub fn on_shortcut(key: &'static str, action: impl Fn() + 'static) {
     let _ = (key, action);
 }
 
+/// Wrap `action` so that calls within `delay_ms` of the first collapse into one call at the end of the delay:
+/// a burst of live events causes one reload, not hundreds.
+#[cfg(feature = "hydrate")]
+pub fn throttled(delay_ms: u64, action: impl Fn() + Clone + 'static) -> impl Fn() + Clone + 'static {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let scheduled = Arc::new(AtomicBool::new(false));
+    move || {
+        if scheduled.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let scheduled = scheduled.clone();
+        let action = action.clone();
+        set_timeout(
+            move || {
+                scheduled.store(false, Ordering::Relaxed);
+                action();
+            },
+            std::time::Duration::from_millis(delay_ms),
+        );
+    }
+}
+
 /// Refetch `refresh` whenever a lifecycle event passes `concerns`, at most every half second, for the life of the
 /// page: a run started or an instance created in another tab shows up here without reload.
 pub fn refresh_on_lifecycle(
@@ -46,26 +69,16 @@ pub fn refresh_on_lifecycle(
     #[cfg(feature = "hydrate")]
     {
         use crate::live::{follow, LiveEvent, WatchRequest};
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use std::sync::Arc;
-        let scheduled = Arc::new(AtomicBool::new(false));
+        // Many events (a thousand runs finishing) collapse into one reload.
+        let reload = throttled(300, refresh);
         follow(
             || WatchRequest::Lifecycle,
             move |event| {
-                let LiveEvent::Lifecycle(event) = event else { return };
-                if !concerns(&event) || scheduled.swap(true, Ordering::Relaxed) {
-                    return;
+                if let LiveEvent::Lifecycle(event) = event {
+                    if concerns(&event) {
+                        reload();
+                    }
                 }
-                let scheduled = scheduled.clone();
-                let refresh = refresh.clone();
-                // Many events (a thousand runs finishing) collapse into one reload.
-                set_timeout(
-                    move || {
-                        scheduled.store(false, Ordering::Relaxed);
-                        refresh();
-                    },
-                    std::time::Duration::from_millis(300),
-                );
             },
             || false,
         );
