@@ -39,6 +39,7 @@ for (const scheme of ['light', 'dark']) {
   await page.locator('#field-name').fill('Screenshot pairs');
   await page.getByRole('button', { name: '+ add' }).click();
   await page.locator('#field-model_pairs-1--runs').fill('500');
+  await page.evaluate(() => window.scrollTo(0, 0)); // a sticky header would otherwise sit mid-page
   await page.screenshot({ path: `${out}new-instance-${scheme}.png`, fullPage: true });
 
   await page.goto(base + '/');
@@ -69,6 +70,7 @@ for (const scheme of ['light', 'dark']) {
   await page.screenshot({ path: `${out}runs-${scheme}.png` });
   await page.getByRole('link', { name: /Compare selected/ }).click();
   await page.locator('figure.chart').first().waitFor();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${out}compare-${scheme}.png`, fullPage: true });
   await page.close();
 }
