@@ -123,12 +123,21 @@ pub fn follow(
 ) {
     use futures::{SinkExt, StreamExt};
     let status = use_context::<ConnectionStatus>();
+    use futures::future::{select, Either};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    // Cleared when the page that asked goes away, so its stream stops and never reconnects.
+    use std::sync::{Arc, Mutex};
+    // Cleared when the page that asked goes away, so its stream stops and never reconnects; the oneshot wakes a
+    // stream that is waiting for an event, so its socket closes at once instead of at the next event.
     let alive = Arc::new(AtomicBool::new(true));
     let alive_for_cleanup = alive.clone();
-    on_cleanup(move || alive_for_cleanup.store(false, Ordering::Relaxed));
+    let (gone, mut page_gone) = futures::channel::oneshot::channel::<()>();
+    let gone = Mutex::new(Some(gone));
+    on_cleanup(move || {
+        alive_for_cleanup.store(false, Ordering::Relaxed);
+        if let Some(gone) = gone.lock().ok().and_then(|mut slot| slot.take()) {
+            let _ = gone.send(());
+        }
+    });
     let alive = move || alive.load(Ordering::Relaxed);
     leptos::task::spawn_local(async move {
         let mut attempt = 0u32;
@@ -142,7 +151,12 @@ pub fn follow(
                     if let Some(status) = status {
                         status.0.set(Connection::Live);
                     }
-                    while let Some(event) = events.next().await {
+                    loop {
+                        let event = match select(events.next(), &mut page_gone).await {
+                            Either::Left((Some(event), _)) => event,
+                            Either::Left((None, _)) => break,
+                            Either::Right(_) => return,
+                        };
                         if !alive() {
                             return;
                         }

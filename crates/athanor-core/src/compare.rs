@@ -26,6 +26,8 @@ pub struct RunColumn {
     pub started_at: Option<DateTime<Utc>>,
     /// Seconds from start to end (or to now while running).
     pub duration_seconds: Option<f64>,
+    /// The highest `seq` among the results this comparison saw: a live view resumes after it.
+    pub last_seq: i64,
 }
 
 /// One row of the configuration diff or the results table: a flattened key and its value in each run.
@@ -127,6 +129,7 @@ fn rows_from(per_run: &[BTreeMap<String, Value>]) -> Vec<Row> {
 /// When a run recorded a key more than once, its latest value counts.
 pub fn compare(runs: &[(Run, String)], results: &[(Uuid, ResultRecord)], now: DateTime<Utc>) -> Comparison {
     let column_of: HashMap<Uuid, usize> = runs.iter().enumerate().map(|(i, (run, _))| (run.id, i)).collect();
+    let mut last_seq = vec![0_i64; runs.len()];
 
     let config_maps: Vec<BTreeMap<String, Value>> = runs
         .iter()
@@ -141,6 +144,7 @@ pub fn compare(runs: &[(Run, String)], results: &[(Uuid, ResultRecord)], now: Da
     let mut latest: Vec<BTreeMap<&str, (i64, &Value)>> = vec![BTreeMap::new(); runs.len()];
     for (run_id, record) in results {
         if let Some(&column) = column_of.get(run_id) {
+            last_seq[column] = last_seq[column].max(record.seq);
             let slot = latest[column].entry(record.key.as_str()).or_insert((record.seq, &record.value));
             if record.seq >= slot.0 {
                 *slot = (record.seq, &record.value);
@@ -185,13 +189,15 @@ pub fn compare(runs: &[(Run, String)], results: &[(Uuid, ResultRecord)], now: Da
     Comparison {
         runs: runs
             .iter()
-            .map(|(run, instance_name)| RunColumn {
+            .zip(last_seq)
+            .map(|((run, instance_name), last_seq)| RunColumn {
                 id: run.id,
                 instance_id: run.instance_id,
                 instance_name: instance_name.clone(),
                 status: run.status,
                 started_at: run.started_at,
                 duration_seconds: run.duration(now).map(|d| d.num_milliseconds() as f64 / 1000.0),
+                last_seq,
             })
             .collect(),
         config: rows_from(&config_maps),

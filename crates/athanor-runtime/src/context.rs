@@ -10,6 +10,44 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// PostgreSQL cannot store NUL in text or JSONB, and one unstorable record would stall the writer's retries for
+/// every run; so NUL characters become U+FFFD (the replacement character) on the way in, on both backends alike.
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// [`storable`] for every string and key inside a JSON value.
+fn storable_json(value: Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(storable(text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable_json).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (storable(k), storable_json(v))).collect()),
+        other => other,
+    }
+}
+
+/// Whether any string in `value` holds a NUL (cheap check, so clean values are not rebuilt).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn clean(value: Value) -> Value {
+    if has_nul(&value) {
+        storable_json(value)
+    } else {
+        value
+    }
+}
+
 struct Inner {
     run_id: Uuid,
     config: Value,
@@ -59,7 +97,7 @@ impl RunContext {
 
     /// Append a log line, with optional structured metadata.
     pub async fn log(&self, level: LogLevel, message: impl Into<String>, metadata: Option<Value>) {
-        let log = NewLog { ts: Utc::now(), level, message: message.into(), metadata };
+        let log = NewLog { ts: Utc::now(), level, message: storable(message.into()), metadata: metadata.map(clean) };
         self.send(WriterMessage::Log { run_id: self.inner.run_id, log }).await;
     }
 
@@ -88,7 +126,7 @@ impl RunContext {
         let ts = Utc::now();
         let mut chunk = Vec::with_capacity(MAX_LINES_PER_MESSAGE);
         for (level, message, metadata) in lines {
-            chunk.push(NewLog { ts, level, message: message.into(), metadata });
+            chunk.push(NewLog { ts, level, message: storable(message.into()), metadata: metadata.map(clean) });
             if chunk.len() == MAX_LINES_PER_MESSAGE {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(MAX_LINES_PER_MESSAGE));
                 self.send(WriterMessage::Logs { run_id: self.inner.run_id, logs: full }).await;
@@ -101,7 +139,7 @@ impl RunContext {
 
     /// Record a result: any JSON value under a key (`accuracy`, `loss/12`, `confusion_matrix`…).
     pub async fn result(&self, key: impl Into<String>, value: Value) {
-        let result = NewResult { ts: Utc::now(), key: key.into(), value };
+        let result = NewResult { ts: Utc::now(), key: storable(key.into()), value: clean(value) };
         self.send(WriterMessage::Result { run_id: self.inner.run_id, result }).await;
     }
 
@@ -121,5 +159,22 @@ impl RunContext {
     /// Completes when a cancel is requested; use in `tokio::select!` beside long awaits.
     pub async fn cancelled(&self) {
         self.inner.cancel.cancelled().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nul_characters_become_replacement_characters_everywhere() {
+        assert_eq!(storable("a\0b".into()), "a\u{FFFD}b");
+        assert_eq!(storable("clean".into()), "clean");
+        let dirty = json!({"k\0": ["x\0", 1, {"n": "\0"}]});
+        assert!(has_nul(&dirty));
+        let cleaned = clean(dirty);
+        assert!(!has_nul(&cleaned));
+        assert_eq!(cleaned, json!({"k\u{FFFD}": ["x\u{FFFD}", 1, {"n": "\u{FFFD}"}]}));
     }
 }

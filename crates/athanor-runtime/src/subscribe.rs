@@ -9,7 +9,7 @@
 
 use crate::hub::Hub;
 use crate::supervisor::{Runtime, RuntimeError};
-use athanor_core::{LifecycleEvent, LogRecord, ResultRecord, RunEvent};
+use athanor_core::{LifecycleEvent, LogRecord, ResultRecord, Run, RunEvent};
 use athanor_store::{LogQuery, Store};
 use futures::Stream;
 use std::sync::Arc;
@@ -19,27 +19,36 @@ use uuid::Uuid;
 /// Records read from the database per page while catching up.
 const CATCH_UP_PAGE: u32 = 2_000;
 
-/// Read everything after `after_seq` from the database, in pages that never skip a record: a page ends at the
-/// smaller of the two tables' last `seq` whenever a table filled its page.
+/// Read the next stored records after `after_seq`, never skipping one.
+///
+/// Logs and results are two tables read by two statements, and a batch can commit between them. So first the
+/// high-water mark is read: every record up to it is committed (the writer numbers records in commit order and
+/// commits batches in order), and both reads keep only records at or below it. A later page picks up the rest.
+/// When either table fills its page, the page ends at the smaller of the two last `seq`s, so nothing between is
+/// left behind in the other table.
 async fn backlog_page(
     store: &Store,
     run_id: Uuid,
     after_seq: i64,
 ) -> Result<(Vec<LogRecord>, Vec<ResultRecord>), RuntimeError> {
+    let high_water = store.last_seq(run_id).await?;
+    if high_water <= after_seq {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let mut logs = store.logs(run_id, &LogQuery::first(CATCH_UP_PAGE).after(after_seq)).await?.items;
     let mut results = store.results(run_id, after_seq, CATCH_UP_PAGE).await?.items;
     let full = CATCH_UP_PAGE as usize;
     let cutoff = [
+        Some(high_water),
         (logs.len() == full).then(|| logs.last().map(|l| l.seq)).flatten(),
         (results.len() == full).then(|| results.last().map(|r| r.seq)).flatten(),
     ]
     .into_iter()
     .flatten()
-    .min();
-    if let Some(cutoff) = cutoff {
-        logs.retain(|log| log.seq <= cutoff);
-        results.retain(|result| result.seq <= cutoff);
-    }
+    .min()
+    .unwrap_or(high_water);
+    logs.retain(|log| log.seq <= cutoff);
+    results.retain(|result| result.seq <= cutoff);
     Ok((logs, results))
 }
 
@@ -66,7 +75,8 @@ impl Drop for LiveRun {
 
 impl Runtime {
     /// A run's events: a [`RunEvent::Snapshot`], the stored records after `after_seq`, then live records,
-    /// progress and status changes; it ends after the terminal status.
+    /// progress and status changes. It ends with the terminal [`RunEvent::Status`], sent only after every record
+    /// before it (also for a run that had already ended when the subscription began).
     pub fn run_events(
         &self,
         run_id: Uuid,
@@ -77,7 +87,9 @@ impl Runtime {
             let (live, progress) = runtime.hub().subscribe_run(run_id);
             let mut live = LiveRun { receiver: live, hub: runtime.hub_handle(), run_id };
             let run = runtime.store().get_run(run_id).await?.ok_or(RuntimeError::RunNotFound(run_id))?;
-            let mut finished = run.status.is_terminal();
+            // A terminal status is held back until the records before it have been sent, so a viewer that stops
+            // at the terminal status has seen everything.
+            let mut ended: Option<Run> = run.status.is_terminal().then(|| run.clone());
             yield RunEvent::Snapshot { run, progress };
 
             let mut last_seq = after_seq;
@@ -88,7 +100,8 @@ impl Runtime {
                     last_seq = page_last;
                     yield RunEvent::Records { logs, results };
                 }
-                if finished {
+                if let Some(run) = ended.take() {
+                    yield RunEvent::Status(run);
                     break 'catch_up;
                 }
                 loop {
@@ -102,15 +115,11 @@ impl Runtime {
                                     yield RunEvent::Records { logs, results };
                                 }
                             }
-                            RunEvent::Status(run) => {
-                                let terminal = run.status.is_terminal();
-                                yield RunEvent::Status(run.clone());
-                                if terminal {
-                                    // The final flush precedes the terminal status, but this subscriber may have
-                                    // lagged past some records: one last catch-up from the database.
-                                    finished = true;
-                                    continue 'catch_up;
-                                }
+                            RunEvent::Status(run) if run.status.is_terminal() => {
+                                // The final flush preceded this status, but this subscriber may have lagged past
+                                // some records: one last catch-up from the database, then the status.
+                                ended = Some(run.clone());
+                                continue 'catch_up;
                             }
                             other => yield other.clone(),
                         },
@@ -118,8 +127,11 @@ impl Runtime {
                             tracing::debug!(%run_id, missed, "subscriber lagged; catching up from the database");
                             // The status may have changed while we were behind.
                             if let Some(run) = runtime.store().get_run(run_id).await? {
-                                finished = run.status.is_terminal();
-                                yield RunEvent::Status(run);
+                                if run.status.is_terminal() {
+                                    ended = Some(run);
+                                } else {
+                                    yield RunEvent::Status(run);
+                                }
                             }
                             continue 'catch_up;
                         }
@@ -128,6 +140,21 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Wait until the run has ended (returns at once for a run that already has), and return it.
+    pub async fn wait_for_end(&self, run_id: Uuid) -> Result<Run, RuntimeError> {
+        use futures::StreamExt;
+        // After `i64::MAX`: no records, only the snapshot, status changes and the closing terminal status.
+        let mut events = std::pin::pin!(self.run_events(run_id, i64::MAX));
+        while let Some(event) = events.next().await {
+            if let RunEvent::Status(run) = event? {
+                if run.status.is_terminal() {
+                    return Ok(run);
+                }
+            }
+        }
+        Err(RuntimeError::RunNotFound(run_id))
     }
 
     /// Instance and run lifecycle changes, with [`LifecycleEvent::Resync`] when the subscriber fell behind.

@@ -285,11 +285,12 @@ impl Runtime {
             self.finish(run_id, RunStatus::Cancelled, Some("cancelled before it started".into())).await;
             return;
         }
-        match self.inner.store.transition_run(run_id, RunStatus::Running, None).await {
+        match self.transition_with_retry(run_id, RunStatus::Running, None).await {
             Ok(running) => self.announce_status(running),
             Err(error) => {
-                // Cancelled or deleted between queueing and starting: nothing to run.
-                tracing::info!(%run_id, %error, "run not started");
+                // Cancelled or deleted between queueing and starting, or a database that stayed down for a
+                // minute: nothing to run (recovery at the next start re-queues a run still `pending`).
+                tracing::warn!(%run_id, %error, "run not started");
                 return;
             }
         }
@@ -329,7 +330,15 @@ impl Runtime {
             }
         };
         let (status, error) = tokio::select! {
-            joined = &mut task => outcome(joined),
+            // A run that ends right after a cancel request was still cancelled: honour the request whichever of
+            // the two this select sees first.
+            joined = &mut task => {
+                if cancel.is_cancelled() {
+                    (RunStatus::Cancelled, Some("cancelled by user".to_owned()))
+                } else {
+                    outcome(joined)
+                }
+            }
             () = cancel.cancelled() => {
                 let grace = self.inner.config.cancel_grace;
                 match tokio::time::timeout(grace, &mut task).await {
@@ -360,8 +369,33 @@ impl Runtime {
         self.finish(run_id, status, error).await;
     }
 
+    /// A status change that survives a passing database error (a busy SQLite file, a PostgreSQL blip): retried
+    /// with backoff for about a minute. Refusals that retrying cannot change (no such run, illegal step) return at
+    /// once.
+    async fn transition_with_retry(
+        &self,
+        run_id: Uuid,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<Run, StoreError> {
+        let mut backoff = Duration::from_millis(100);
+        let mut attempt = 0;
+        loop {
+            match self.inner.store.transition_run(run_id, status, error).await {
+                Err(StoreError::Database(cause)) if attempt < 10 => {
+                    tracing::warn!(%run_id, %cause, "status change failed; retrying");
+                    attempt += 1;
+                    // Backoff between retries of a failing database; there is no event to wait for.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn finish(&self, run_id: Uuid, status: RunStatus, error: Option<String>) {
-        match self.inner.store.transition_run(run_id, status, error.as_deref()).await {
+        match self.transition_with_retry(run_id, status, error.as_deref()).await {
             Ok(run) => self.announce_status(run),
             Err(StoreError::RunNotFound(_)) => {} // its instance was deleted meanwhile
             Err(error) => tracing::error!(%run_id, %error, "could not record the end of a run"),

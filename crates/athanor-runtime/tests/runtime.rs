@@ -433,3 +433,31 @@ async fn a_thousand_concurrent_short_runs_all_complete() {
         assert_eq!(h.store.count_results(*id).await.unwrap(), 2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_with_the_terminal_status_after_every_record() {
+    let h = harness(fast_config()).await;
+    let run = h.start("quick", json!({"lines": 2_500})).await;
+    // Subscribe while the run may still be going; collect everything until the stream ends.
+    let events: Vec<RunEvent> = h.runtime.run_events(run.id, 0).map(Result::unwrap).collect().await;
+    let last = events.last().expect("some events");
+    assert!(matches!(last, RunEvent::Status(run) if run.status == RunStatus::Completed), "{last:?}");
+    let seqs: Vec<i64> = events
+        .iter()
+        .flat_map(|event| match event {
+            RunEvent::Records { logs, results } => {
+                logs.iter().map(|l| l.seq).chain(results.iter().map(|r| r.seq)).collect::<Vec<_>>()
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=2_502).collect::<Vec<_>>(), "every record, once, before the end");
+
+    // Subscribing to the finished run gives the same: its records, then its terminal status.
+    let again: Vec<RunEvent> = h.runtime.run_events(run.id, 2_400).map(Result::unwrap).collect().await;
+    assert!(matches!(again.first(), Some(RunEvent::Snapshot { .. })));
+    assert!(matches!(again.last(), Some(RunEvent::Status(run)) if run.status == RunStatus::Completed));
+    assert_eq!(h.runtime.wait_for_end(run.id).await.unwrap().status, RunStatus::Completed);
+}

@@ -319,6 +319,24 @@ impl Store {
         Ok(Page { items, next_after_seq })
     }
 
+    /// Exact numbers of a run's logs and results with `seq <= through`: counts that agree with a page built
+    /// from the same cursor (anything later arrives through the live stream and is counted there).
+    pub async fn count_through(&self, run_id: Uuid, through: i64) -> Result<(i64, i64), StoreError> {
+        on_backend!(self, |pool, Id| {
+            let logs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_logs WHERE run_id = $1 AND seq <= $2")
+                .bind(Id::from(run_id))
+                .bind(through)
+                .fetch_one(pool)
+                .await?;
+            let results: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_results WHERE run_id = $1 AND seq <= $2")
+                .bind(Id::from(run_id))
+                .bind(through)
+                .fetch_one(pool)
+                .await?;
+            Ok((logs, results))
+        })
+    }
+
     /// The exact number of a run's results.
     pub async fn count_results(&self, run_id: Uuid) -> Result<i64, StoreError> {
         on_backend!(self, |pool, Id| {

@@ -58,12 +58,71 @@ pub async fn get_comparison(runs: String) -> Result<Comparison, AppError> {
     load_comparison(&state.store, &runs).await
 }
 
+/// Live: each compared run that is still going is followed once for the life of the page (from the last result
+/// the comparison saw), and a new result or a status change reloads the comparison — throttled, so a busy run
+/// costs at most two reloads a second. Log lines alone reload nothing.
+fn follow_running_runs(data: Resource<Result<Comparison, AppError>>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::live::{follow, LiveEvent, WatchRequest};
+        use athanor_core::RunEvent;
+        use std::collections::HashSet;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        // Follows belong to the page, not to the effect: an effect's re-run would otherwise end them.
+        let page = Owner::current();
+        let followed = StoredValue::new(HashSet::<Uuid>::new());
+        let reload = crate::pages::throttled(500, move || data.refetch());
+        Effect::new(move |_| {
+            let Some(Ok(comparison)) = data.get() else { return };
+            for column in comparison.runs.iter().filter(|c| !c.status.is_terminal()) {
+                if followed.with_value(|seen| seen.contains(&column.id)) {
+                    continue;
+                }
+                followed.update_value(|seen| {
+                    seen.insert(column.id);
+                });
+                let (run_id, after_seq) = (column.id, column.last_seq);
+                let finished = Arc::new(AtomicBool::new(false));
+                let done = finished.clone();
+                let reload = reload.clone();
+                let start = move || {
+                    follow(
+                        move || WatchRequest::Run { run_id, after_seq },
+                        move |event| {
+                            let LiveEvent::Run(event) = event else { return };
+                            match event {
+                                RunEvent::Status(run) => {
+                                    if run.status.is_terminal() {
+                                        finished.store(true, Ordering::Relaxed);
+                                    }
+                                    reload();
+                                }
+                                RunEvent::Records { results, .. } if !results.is_empty() => reload(),
+                                _ => {}
+                            }
+                        },
+                        move || done.load(Ordering::Relaxed),
+                    )
+                };
+                match &page {
+                    Some(owner) => owner.with(start),
+                    None => start(),
+                }
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = data;
+}
+
 /// The compare page.
 #[component]
 pub fn ComparePage() -> impl IntoView {
     let query = use_query_map();
     let runs = move || query.read().get("runs").unwrap_or_default();
     let data = Resource::new(runs, get_comparison);
+    follow_running_runs(data);
     view! {
         <section class="page-head">
             <nav class="crumbs">
@@ -81,7 +140,7 @@ pub fn ComparePage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading comparison…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
                 {move || Suspend::new(async move {
-                    data.await.map(|comparison| view! { <CompareView comparison refresh=move || data.refetch() /> })
+                    data.await.map(|comparison| view! { <CompareView comparison /> })
                 })}
             </ErrorBoundary>
         </Transition>
@@ -89,39 +148,7 @@ pub fn ComparePage() -> impl IntoView {
 }
 
 #[component]
-fn CompareView(comparison: Comparison, refresh: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
-    // Live: while any compared run is still going, reload when it changes or records something.
-    #[cfg(feature = "hydrate")]
-    {
-        use crate::live::{follow, LiveEvent, WatchRequest};
-        use athanor_core::RunEvent;
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use std::sync::Arc;
-        for column in comparison.runs.iter().filter(|c| !c.status.is_terminal()) {
-            let run_id = column.id;
-            let finished = Arc::new(AtomicBool::new(false));
-            let done = finished.clone();
-            let reload = crate::pages::throttled(500, refresh.clone());
-            follow(
-                // From the start: the replayed backlog costs one reload, then each new batch schedules one.
-                move || WatchRequest::Run { run_id, after_seq: 0 },
-                move |event| {
-                    let LiveEvent::Run(event) = event else { return };
-                    if matches!(&event, RunEvent::Status(run) if run.status.is_terminal()) {
-                        finished.store(true, Ordering::Relaxed);
-                    }
-                    // Progress and the opening snapshot change nothing the tables show.
-                    if matches!(event, RunEvent::Records { .. } | RunEvent::Status(_)) {
-                        reload();
-                    }
-                },
-                move || done.load(Ordering::Relaxed),
-            );
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = refresh;
-
+fn CompareView(comparison: Comparison) -> impl IntoView {
     let only_differences = RwSignal::new(true);
     let columns = comparison.runs.clone();
     let config = StoredValue::new(comparison.config);

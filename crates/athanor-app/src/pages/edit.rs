@@ -90,11 +90,15 @@ pub async fn delete_instance(id: String) -> Result<(), AppError> {
     use athanor_core::LifecycleEvent;
     let id = crate::pages::instance::parse_id("instance id", &id)?;
     let state = crate::server::state()?;
-    for run in state.store.list_runs(id).await? {
-        if !run.status.is_terminal() {
-            // Already finished between the list and the cancel: nothing to stop.
-            let _ = state.runtime.cancel(run.id).await;
-        }
+    // Stop the instance's runs and wait for them to end (at most the cancel grace period), so their pages see a
+    // final status and no writer batch races the delete.
+    let active: Vec<_> = state.store.list_runs(id).await?.into_iter().filter(|run| !run.status.is_terminal()).collect();
+    for run in &active {
+        // Already finished between the list and the cancel: nothing to stop.
+        let _ = state.runtime.cancel(run.id).await;
+    }
+    for run in &active {
+        let _ = state.runtime.wait_for_end(run.id).await;
     }
     if !state.store.delete_instance(id).await? {
         return Err(AppError::NotFound(format!("no instance with id {id}")));
@@ -214,6 +218,9 @@ fn InstanceForm(experiments: Vec<ExperimentDefinition>, existing: Option<Instanc
     let title = if editing { "Edit instance" } else { "New instance" };
     let instance_id = existing.as_ref().map(|i| i.id.to_string()).unwrap_or_default();
     let cancel_href = existing.as_ref().map_or("/".to_owned(), |i| format!("/instances/{}", i.id));
+    let leave = use_navigate();
+    let leave_to = cancel_href.clone();
+    crate::pages::on_shortcut("Escape", move || leave(&leave_to, Default::default()));
     let form_ref = NodeRef::<leptos::html::Form>::new();
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
@@ -300,7 +307,7 @@ fn InstanceForm(experiments: Vec<ExperimentDefinition>, existing: Option<Instanc
                         (n, _) => format!("Fix {n} errors"),
                     }}
                 </button>
-                <span class="muted">"Ctrl+Enter submits"</span>
+                <span class="muted">"Ctrl+Enter submits · Esc cancels"</span>
             </div>
         </ActionForm>
     }

@@ -144,6 +144,7 @@ fn InstanceView(details: InstanceDetails) -> impl IntoView {
             <section class="card">
                 <div class="title-row">
                     <h2>"Runs " <span class="muted">"(" {runs.len()} ")"</span></h2>
+                    <a class="muted" href=format!("/runs?instance={}", instance.id)>"in the runs list"</a>
                     <span class="spacer"></span>
                     <CompareSelected />
                 </div>

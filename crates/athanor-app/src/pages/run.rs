@@ -61,11 +61,12 @@ pub async fn get_run_page(run_id: String) -> Result<RunPageData, AppError> {
     let results =
         store.results(run_id, 0, RESULT_PAGE).await?.items.into_iter().filter(|r| r.seq <= last_seq).collect();
     let instance = store.get_instance(run.instance_id).await?;
+    let (log_total, result_total) = store.count_through(run_id, last_seq).await?;
     Ok(RunPageData {
         instance_name: instance.as_ref().map(|i| i.name.to_string()).unwrap_or_default(),
         instance_config_changed: instance.is_some_and(|i| i.config != run.config),
-        log_total: store.count_logs(run_id, &[]).await?,
-        result_total: store.count_results(run_id).await?,
+        log_total,
+        result_total,
         run,
         logs,
         results,
@@ -135,6 +136,9 @@ fn RunView(data: RunPageData) -> impl IntoView {
         more_above: RwSignal::new(more_above),
     };
     let run_id = data.run.id;
+    // Set by the stream's final terminal status (sent after every record), not by the opening snapshot: a run
+    // that ends while the page loads still delivers its last records before the page stops listening.
+    let ended = RwSignal::new(data.run.status.is_terminal());
 
     #[cfg(feature = "hydrate")]
     {
@@ -149,7 +153,12 @@ fn RunView(data: RunPageData) -> impl IntoView {
                         state.run.set(run);
                         state.progress.set(progress);
                     }
-                    RunEvent::Status(run) => state.run.set(run),
+                    RunEvent::Status(run) => {
+                        if run.status.is_terminal() {
+                            ended.set(true);
+                        }
+                        state.run.set(run);
+                    }
                     RunEvent::Progress(progress) => state.progress.set(Some(progress)),
                     RunEvent::Records { logs, results } => {
                         let newest = logs.iter().map(|l| l.seq).chain(results.iter().map(|r| r.seq)).max();
@@ -173,9 +182,11 @@ fn RunView(data: RunPageData) -> impl IntoView {
                     }
                 }
             },
-            move || state.run.get_untracked().status.is_terminal(),
+            move || ended.get_untracked(),
         );
     }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ended;
 
     let tab = RwSignal::new(Tab::Logs);
     let config = data.run.config.clone();
@@ -374,10 +385,14 @@ fn LogView(state: RunState, run_id: Uuid) -> impl IntoView {
     let load_earlier = move |_| {
         let Some(first) = state.logs.get_untracked().first().map(|l| l.seq) else { return };
         loading.set(true);
-        let wanted = levels.get_untracked();
-        let filter = if wanted.len() == LogLevel::ALL.len() { Vec::new() } else { wanted };
         leptos::task::spawn_local(async move {
-            if let Ok(earlier) = get_earlier_logs(run_id.to_string(), first, filter).await {
+            // All levels, filtered in the page: the window stays contiguous whatever the level toggles say.
+            if let Ok(earlier) = get_earlier_logs(run_id.to_string(), first, Vec::new()).await {
+                // The window moved meanwhile (live lines trimmed its top): merging would leave a hole.
+                if state.logs.get_untracked().first().map(|l| l.seq) != Some(first) {
+                    loading.set(false);
+                    return;
+                }
                 state.more_above.set(earlier.len() as u32 == LOG_PAGE);
                 follow_tail.set(false);
                 state.logs.update(|shown| {

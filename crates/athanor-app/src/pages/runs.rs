@@ -77,8 +77,9 @@ pub async fn list_runs(
         text => Some(text.parse::<RunStatus>().map_err(|e| AppError::invalid_field("status", e.to_string()))?),
     };
     let experiment = Some(experiment.trim()).filter(|e| !e.is_empty());
-    let page = page.max(0);
-    let (runs, total) = state.store.list_all_runs(experiment, instance_id, status, page * PAGE_SIZE, PAGE_SIZE).await?;
+    // Clamped so a hand-typed `?page=` cannot overflow the offset.
+    let offset = page.clamp(0, i64::MAX / PAGE_SIZE) * PAGE_SIZE;
+    let (runs, total) = state.store.list_all_runs(experiment, instance_id, status, offset, PAGE_SIZE).await?;
     Ok(RunsPage { runs, total })
 }
 
@@ -107,6 +108,9 @@ pub fn RunsListPage() -> impl IntoView {
     view! {
         <section class="page-head title-row">
             <h1>"Runs"</h1>
+            <Show when=move || !param("instance").is_empty()>
+                <span class="muted">"of one instance · " <A href="/runs">"show all"</A></span>
+            </Show>
             <span class="spacer"></span>
             <select
                 aria-label="Filter by status"

@@ -19,7 +19,9 @@ use std::sync::Arc;
 /// Which `Host` headers this server answers to.
 #[derive(Debug, Clone)]
 pub struct HostPolicy {
-    /// Exact `host[:port]` values accepted; empty means any (bound to a public address without a configured name).
+    /// Exact `host[:port]` values accepted. Empty (a public bind with no configured name) accepts IP addresses and
+    /// `localhost` only: DNS rebinding needs a DNS name, so refusing every other name closes it without knowing
+    /// the machine's own.
     allowed: Vec<String>,
 }
 
@@ -41,8 +43,22 @@ impl HostPolicy {
     }
 
     fn accepts(&self, host: &str) -> bool {
-        self.allowed.is_empty() || self.allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(host))
+        if self.allowed.is_empty() {
+            return is_ip_or_localhost(host);
+        }
+        self.allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(host))
     }
+}
+
+/// `10.0.0.5:3000`, `[::1]:3000`, `localhost:3000` (with or without a port).
+fn is_ip_or_localhost(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':')
+            .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn refuse(status: StatusCode, message: String) -> Response {
@@ -85,4 +101,26 @@ pub async fn guard(State(policy): State<Arc<HostPolicy>>, request: Request, next
         };
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_binds_answer_only_to_loopback_names_on_their_port() {
+        let policy = HostPolicy::for_address("127.0.0.1:3000".parse().unwrap(), &[]);
+        assert!(policy.accepts("127.0.0.1:3000") && policy.accepts("localhost:3000") && policy.accepts("[::1]:3000"));
+        assert!(!policy.accepts("127.0.0.1:3001"));
+        assert!(!policy.accepts("attacker.example:3000"));
+    }
+
+    #[test]
+    fn public_binds_without_names_refuse_dns_names() {
+        let policy = HostPolicy::for_address("0.0.0.0:3000".parse().unwrap(), &[]);
+        assert!(policy.accepts("192.168.1.20:3000") && policy.accepts("[fe80::1]:3000") && policy.accepts("localhost"));
+        assert!(!policy.accepts("rebind.attacker.example:3000"));
+        let named = HostPolicy::for_address("0.0.0.0:3000".parse().unwrap(), &["lab.example:3000".into()]);
+        assert!(named.accepts("lab.example:3000") && !named.accepts("192.168.1.20:3000"));
+    }
 }
