@@ -23,8 +23,7 @@ use uuid::Uuid;
 const LOG_WINDOW: usize = 1_000;
 /// Lines fetched per "load earlier".
 const LOG_PAGE: u32 = 200;
-#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
-/// Results loaded with the page.
+/// Results loaded with the page, and per "load more".
 const RESULT_PAGE: u32 = 1_000;
 
 /// Everything the run page shows first, in one round trip.
@@ -86,6 +85,15 @@ pub async fn get_earlier_logs(
     Ok(state.store.logs_before(run_id, before_seq, &levels, LOG_PAGE).await?)
 }
 
+/// The next results after `after_seq`, up to `through_seq` (the page's cursor; later ones arrive live).
+#[server]
+pub async fn get_more_results(run_id: String, after_seq: i64, through_seq: i64) -> Result<Vec<ResultRecord>, AppError> {
+    let run_id = crate::pages::instance::parse_id("run id", &run_id)?;
+    let state = crate::server::state()?;
+    let page = state.store.results(run_id, after_seq, RESULT_PAGE).await?;
+    Ok(page.items.into_iter().filter(|result| result.seq <= through_seq).collect())
+}
+
 /// The run page.
 #[component]
 pub fn RunPage() -> impl IntoView {
@@ -120,6 +128,14 @@ struct RunState {
     last_seq: RwSignal<i64>,
     /// Whether lines older than the first shown exist (and can be loaded).
     more_above: RwSignal<bool>,
+    /// Whether the reader follows the newest lines (off once they scroll up).
+    follow_tail: RwSignal<bool>,
+    /// Results up to this `seq` are loaded page by page; later ones arrive live.
+    results_through: i64,
+    /// The last `seq` of the results loaded so far by paging.
+    results_cursor: RwSignal<i64>,
+    /// Whether more results up to `results_through` may exist.
+    more_results: RwSignal<bool>,
 }
 
 #[component]
@@ -134,7 +150,13 @@ fn RunView(data: RunPageData) -> impl IntoView {
         result_total: RwSignal::new(data.result_total),
         last_seq: RwSignal::new(data.last_seq),
         more_above: RwSignal::new(more_above),
+        follow_tail: RwSignal::new(true),
+        results_through: data.last_seq,
+        results_cursor: RwSignal::new(0),
+        more_results: RwSignal::new(false),
     };
+    state.results_cursor.set(state.results.with_untracked(|r| r.last().map_or(0, |r| r.seq)));
+    state.more_results.set((state.result_total.get_untracked() as usize) > state.results.with_untracked(Vec::len));
     let run_id = data.run.id;
     // Set by the stream's final terminal status (sent after every record), not by the opening snapshot: a run
     // that ends while the page loads still delivers its last records before the page stops listening.
@@ -167,10 +189,13 @@ fn RunView(data: RunPageData) -> impl IntoView {
                         }
                         if !logs.is_empty() {
                             state.log_total.update(|total| *total += logs.len() as i64);
+                            // While the reader follows, the window slides; while they read older lines, it grows
+                            // (up to a hard cap) so the lines under their eyes are not pulled away.
+                            let limit = if state.follow_tail.get_untracked() { LOG_WINDOW } else { LOG_WINDOW * 5 };
                             state.logs.update(|shown| {
                                 shown.extend(logs);
-                                if shown.len() > LOG_WINDOW {
-                                    shown.drain(..shown.len() - LOG_WINDOW);
+                                if shown.len() > limit {
+                                    shown.drain(..shown.len() - limit);
                                     state.more_above.set(true);
                                 }
                             });
@@ -360,7 +385,7 @@ fn short(id: Uuid) -> String {
 fn LogView(state: RunState, run_id: Uuid) -> impl IntoView {
     let levels = RwSignal::new(LogLevel::ALL.to_vec());
     let text = RwSignal::new(String::new());
-    let follow_tail = RwSignal::new(true);
+    let follow_tail = state.follow_tail;
     let loading = RwSignal::new(false);
     let scroller = NodeRef::<leptos::html::Div>::new();
 
@@ -546,6 +571,28 @@ fn ResultView(state: RunState) -> impl IntoView {
                 </For>
             </tbody>
         </table>
+        <Show when=move || state.more_results.get()>
+            <button class="ghost" on:click=move |_| {
+                let run_id = state.run.get_untracked().id.to_string();
+                let after = state.results_cursor.get_untracked();
+                let through = state.results_through;
+                leptos::task::spawn_local(async move {
+                    if let Ok(more) = get_more_results(run_id, after, through).await {
+                        state.more_results.set(more.len() as u32 == RESULT_PAGE);
+                        if let Some(last) = more.last() {
+                            state.results_cursor.set(last.seq);
+                        }
+                        // Paged results go before the ones that arrived live (all of which are newer).
+                        state.results.update(|shown| {
+                            let live_from = shown.iter().position(|r| r.seq > through).unwrap_or(shown.len());
+                            shown.splice(live_from..live_from, more);
+                        });
+                    }
+                });
+            }>
+                "load more results"
+            </button>
+        </Show>
         <Show when=move || state.results.get().is_empty()>
             <p class="muted">"No results yet."</p>
         </Show>
