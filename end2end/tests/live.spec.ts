@@ -135,3 +135,28 @@ test('two pages: a run started in one appears in the other without reload', asyn
   await watcher.close();
   await actor.close();
 });
+
+test('a run with more than a thousand results pages the rest in on demand', async ({ page }) => {
+  await page.goto('/instances/new');
+  await hydrated(page);
+  await page.locator('#field-experiment').selectOption('training_curve');
+  await page.locator('#field-name').fill('Long curve');
+  await page.locator('#field-epochs').fill('600');
+  await page.locator('#field-epoch_ms').fill('0');
+  await page.getByRole('button', { name: 'Create instance' }).click();
+  await expect(page.getByRole('heading', { name: 'Long curve', level: 1 })).toBeVisible();
+  await page.getByRole('button', { name: /Start/ }).click();
+  const row = page.locator('table.runs tbody tr').first();
+  await expect(row.locator('.badge')).toHaveText(/completed/, { timeout: 30_000 });
+  await row.getByRole('link').click();
+  await hydrated(page);
+  const tab = page.getByRole('button', { name: /^Results/ });
+  await tab.click();
+  const total = Number(((await tab.textContent()) ?? '').replace(/[^0-9]/g, ''));
+  expect(total).toBeGreaterThan(1_200); // loss/n and accuracy/n per epoch, plus the summary
+  const rows = page.locator('table.results tbody tr');
+  await expect(rows).toHaveCount(1_000);
+  await page.getByRole('button', { name: 'load more results' }).click();
+  await expect(rows).toHaveCount(total);
+  await expect(page.getByRole('button', { name: 'load more results' })).toHaveCount(0);
+});

@@ -12,7 +12,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 /// Every instance, newest first, with a summary of its runs.
-#[server]
+#[server(endpoint = "list_instances")]
 pub async fn list_instances() -> Result<Vec<InstanceSummary>, AppError> {
     let state = crate::server::state()?;
     Ok(state.store.list_instances().await?)

@@ -15,7 +15,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::Value;
 
 /// Every experiment this server can run.
-#[server]
+#[server(endpoint = "list_experiments")]
 pub async fn list_experiments() -> Result<Vec<ExperimentDefinition>, AppError> {
     let state = crate::server::state()?;
     Ok(state.runtime.registry().definitions().cloned().collect())

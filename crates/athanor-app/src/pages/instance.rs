@@ -24,7 +24,7 @@ pub struct InstanceDetails {
 }
 
 /// Load one instance with its runs. `id` is the text from the URL, parsed here so a bad one gets a clear error.
-#[server]
+#[server(endpoint = "get_instance_details")]
 pub async fn get_instance_details(id: String) -> Result<InstanceDetails, AppError> {
     let id = parse_id("instance id", &id)?;
     let state = crate::server::state()?;

@@ -48,7 +48,7 @@ pub struct RunPageData {
 }
 
 /// Load a run's page.
-#[server]
+#[server(endpoint = "get_run_page")]
 pub async fn get_run_page(run_id: String) -> Result<RunPageData, AppError> {
     let run_id = crate::pages::instance::parse_id("run id", &run_id)?;
     let state = crate::server::state()?;
@@ -74,7 +74,7 @@ pub async fn get_run_page(run_id: String) -> Result<RunPageData, AppError> {
 }
 
 /// Earlier log lines, before `before_seq`, at the given levels (all when empty).
-#[server]
+#[server(endpoint = "get_earlier_logs")]
 pub async fn get_earlier_logs(
     run_id: String,
     before_seq: i64,
@@ -86,7 +86,7 @@ pub async fn get_earlier_logs(
 }
 
 /// The next results after `after_seq`, up to `through_seq` (the page's cursor; later ones arrive live).
-#[server]
+#[server(endpoint = "get_more_results")]
 pub async fn get_more_results(run_id: String, after_seq: i64, through_seq: i64) -> Result<Vec<ResultRecord>, AppError> {
     let run_id = crate::pages::instance::parse_id("run id", &run_id)?;
     let state = crate::server::state()?;

@@ -60,7 +60,7 @@ pub struct RunsPage {
 }
 
 /// A filtered page of runs across instances. Empty filter strings mean "any".
-#[server]
+#[server(endpoint = "list_runs")]
 pub async fn list_runs(
     experiment: String,
     instance_id: String,
