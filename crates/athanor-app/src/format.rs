@@ -36,6 +36,14 @@ pub fn thousands(n: i64) -> String {
     out
 }
 
+/// The first 8 hex digits of an id (ids are random v4): enough to tell runs apart on a page; show the full id on
+/// hover.
+pub fn short_id(id: uuid::Uuid) -> String {
+    let mut text = id.simple().to_string();
+    text.truncate(8);
+    text
+}
+
 /// `0:42`, `12:05`, `1:02:03`.
 pub fn clock_duration(duration: chrono::Duration) -> String {
     let total = duration.num_seconds().max(0);

@@ -159,7 +159,7 @@ fn CompareView(comparison: Comparison) -> impl IntoView {
     let differing = config.with_value(|rows| rows.iter().filter(|r| r.differs).count());
     let total_config = config.with_value(Vec::len);
     let names: Vec<String> =
-        columns.iter().map(|c| format!("{} · {}", c.instance_name, &c.id.simple().to_string()[..6])).collect();
+        columns.iter().map(|c| format!("{} · {}", c.instance_name, crate::format::short_id(c.id))).collect();
 
     view! {
         <section class="card compare-section">
@@ -232,7 +232,7 @@ fn run_headers(columns: &[RunColumn]) -> impl IntoView + use<> {
                 .map(|s| clock_duration(chrono::Duration::milliseconds((s * 1000.0) as i64)))
                 .unwrap_or_default();
             let name = column.instance_name.clone();
-            let short = column.id.simple().to_string()[..8].to_owned();
+            let short = crate::format::short_id(column.id);
             view! {
                 <th class="run-col">
                     <A href=format!("/runs/{}", column.id)>{name}</A>

@@ -2,7 +2,7 @@
 
 use crate::app::ErrorPanel;
 use crate::error::AppError;
-use crate::format::{clock_duration, config_rows, relative_time, utc_stamp};
+use crate::format::{clock_duration, config_rows, relative_time, short_id, utc_stamp};
 use crate::pages::{on_shortcut, refresh_on_lifecycle, StatusBadge};
 use athanor_core::{ExperimentDefinition, Instance, Run};
 use leptos::form::ActionForm;
@@ -269,9 +269,4 @@ fn RunTable(runs: Vec<Run>) -> impl IntoView {
         </table>
     }
     .into_any()
-}
-
-/// The first 8 hex digits (ids are random v4): enough to tell runs apart on a page; the full id is on hover.
-fn short_id(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_owned()
 }

@@ -6,7 +6,7 @@
 
 use crate::app::ErrorPanel;
 use crate::error::AppError;
-use crate::format::{clock_duration, config_rows, thousands, utc_stamp};
+use crate::format::{clock_duration, config_rows, short_id, thousands, utc_stamp};
 use crate::pages::instance::CancelRun;
 use crate::pages::json_tree::JsonTree;
 use crate::pages::StatusBadge;
@@ -351,11 +351,11 @@ fn RunHeader(state: RunState, instance_name: String) -> impl IntoView {
                 " / "
                 <A href=instance_href>{crumb_name}</A>
                 " / "
-                <span>"Run " {short(run.get_untracked().id)}</span>
+                <span>"Run " {short_id(run.get_untracked().id)}</span>
             </nav>
             <div class="title-row">
                 {move || view! { <StatusBadge status=run.get().status /> }}
-                <h1>{instance_name.clone()} <span class="muted mono">" · " {short(run.get_untracked().id)}</span></h1>
+                <h1>{instance_name.clone()} <span class="muted mono">" · " {short_id(run.get_untracked().id)}</span></h1>
                 <span class="spacer"></span>
                 <span class="muted">{timing}</span>
                 <Show when=move || !run.get().status.is_terminal()>
@@ -375,10 +375,6 @@ fn RunHeader(state: RunState, instance_name: String) -> impl IntoView {
             {error}
         </section>
     }
-}
-
-fn short(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_owned()
 }
 
 #[component]

@@ -173,7 +173,7 @@ fn RunsTable(data: RunsPage, page: i64) -> impl IntoView {
                     <td><SelectRun run_id=run.id /></td>
                     <td><StatusBadge status=run.status /></td>
                     <td>
-                        <A href=format!("/runs/{}", run.id)>{listing.instance_name.clone()} " · " {run.id.simple().to_string()[..8].to_owned()}</A>
+                        <A href=format!("/runs/{}", run.id)>{listing.instance_name.clone()} " · " {crate::format::short_id(run.id)}</A>
                     </td>
                     <td class="mono">{listing.experiment.clone()}</td>
                     <td title=utc_stamp(run.created_at)>{relative_time(run.created_at, now)}</td>

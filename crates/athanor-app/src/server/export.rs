@@ -75,7 +75,7 @@ async fn run_file(State(state): State<AppState>, Path((id, file)): Path<(String,
         Ok(None) => return error_response(AppError::NotFound(format!("no run with id {run_id}"))),
         Err(error) => return error_response(error.into()),
     }
-    let short = &run_id.simple().to_string()[..8];
+    let short = crate::format::short_id(run_id);
     match file.as_str() {
         "results.json" | "results.csv" => {
             let results = match state.store.results(run_id, 0, u32::MAX).await {
