@@ -12,9 +12,11 @@
 mod tools;
 
 use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn main() -> Result<()> {
@@ -148,8 +150,11 @@ fn end2end(root: &Path) -> Result<()> {
         .env("DATABASE_URL", format!("sqlite://{}", data.join("e2e.db").display()))
         .env_remove("ATHANOR_SEED_DEMOS");
     eprintln!("\n$ {} &", describe(&command));
-    let server = ServerGuard(command.spawn().context("could not start the athanor server for the browser tests")?);
-    wait_until_listening(port, Duration::from_secs(60))?;
+    command.env("RUST_LOG", "warn,athanor=info").env("NO_COLOR", "1").stderr(Stdio::piped());
+    let mut child = command.spawn().context("could not start the athanor server for the browser tests")?;
+    let ready = forward_until_serving(&mut child);
+    let server = ServerGuard(child);
+    ready.recv_timeout(Duration::from_secs(60)).context("the server did not start serving within 60 s")?;
     let result = run(Command::new("npx")
         .args(["playwright", "test"])
         .current_dir(root.join("end2end"))
@@ -173,16 +178,21 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_until_listening(port: u16, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        // Polling a port has no event to await; 100 ms keeps start-up latency low without busy-waiting.
-        std::thread::sleep(Duration::from_millis(100));
+/// Echo the server's log and signal once it logs that it is serving (recovered, bound, ready): an event to wait
+/// for, rather than probing the port.
+fn forward_until_serving(child: &mut Child) -> mpsc::Receiver<()> {
+    let (serving, ready) = mpsc::channel();
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Athanor is serving") {
+                    let _ = serving.send(());
+                }
+                eprintln!("[server] {line}");
+            }
+        });
     }
-    bail!("the server did not start listening on port {port} within {timeout:?}")
+    ready
 }
 
 fn tempdir() -> Result<PathBuf> {

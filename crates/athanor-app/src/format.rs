@@ -44,6 +44,14 @@ pub fn short_id(id: uuid::Uuid) -> String {
     text
 }
 
+/// What a runs table shows of a run's timing and error: its duration (live while running) and the first line
+/// of its error, each empty when there is none.
+pub fn duration_and_error(run: &athanor_core::Run, now: DateTime<Utc>) -> (String, String) {
+    let duration = run.duration(now).map(clock_duration).unwrap_or_default();
+    let error = run.error.as_deref().and_then(|e| e.lines().next()).unwrap_or_default().to_owned();
+    (duration, error)
+}
+
 /// `0:42`, `12:05`, `1:02:03`.
 pub fn clock_duration(duration: chrono::Duration) -> String {
     let total = duration.num_seconds().max(0);

@@ -5,6 +5,7 @@ use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName, Log
 use athanor_store::{LogQuery, Store};
 use serde_json::json;
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,21 +20,37 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(database_url: &str, port: u16) -> ServerProcess {
-    let child = Command::new(env!("CARGO_BIN_EXE_athanor"))
+/// Start the binary; the returned receiver fires when it logs that it is serving (after recovery and bind), so
+/// the test awaits that event instead of probing the port.
+fn spawn_server(database_url: &str, port: u16) -> (ServerProcess, tokio::sync::oneshot::Receiver<()>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_athanor"))
         .env("DATABASE_URL", database_url)
         .env("ATHANOR_ADDR", format!("127.0.0.1:{port}"))
         .env("ATHANOR_MAX_CONCURRENT_RUNS", "1")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,athanor=info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the athanor binary");
-    ServerProcess(child)
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (serving, ready) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut serving = Some(serving);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Athanor is serving") {
+                if let Some(serving) = serving.take() {
+                    let _ = serving.send(());
+                }
+            }
+            eprintln!("[server] {line}");
+        }
+    });
+    (ServerProcess(child), ready)
 }
 
-/// Wait for a condition observed from outside the server process (a port, a database row). A separate process
-/// offers no event to await, so poll briefly; the deadline turns a hang into a clear failure.
+/// Wait for a condition in the database the server process writes. That process offers no event for "500 lines
+/// committed" or "the queued run finished", so poll briefly; the deadline turns a hang into a clear failure.
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -49,11 +66,11 @@ where
     }
 }
 
-async fn listening(port: u16) {
-    eventually("the server to listen", || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
-    })
-    .await;
+async fn serving(ready: tokio::sync::oneshot::Receiver<()>) {
+    tokio::time::timeout(Duration::from_secs(60), ready)
+        .await
+        .expect("the server did not start serving within 60 s")
+        .expect("the server exited before serving");
 }
 
 async fn start_run(client: &reqwest::Client, port: u16, instance: Uuid) -> Run {
@@ -90,8 +107,8 @@ async fn kill_9_mid_run_loses_no_committed_log_and_restart_recovers() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let client = reqwest::Client::new();
 
-    let mut server = spawn_server(&database_url, port);
-    listening(port).await;
+    let (mut server, ready) = spawn_server(&database_url, port);
+    serving(ready).await;
     let store = Store::connect(&database_url).await.unwrap();
     // A long, paced run that is mid-flight at the kill, and a short one queued behind it (limit 1).
     let long = chatty_instance(&store, "long", 10_000_000, 4_000).await;
@@ -115,8 +132,8 @@ async fn kill_9_mid_run_loses_no_committed_log_and_restart_recovers() {
     assert_eq!(at_kill.status, RunStatus::Running);
     assert_eq!(store.get_run(queued.id).await.unwrap().unwrap().status, RunStatus::Pending);
 
-    let _restarted = spawn_server(&database_url, port);
-    listening(port).await;
+    let (_restarted, ready) = spawn_server(&database_url, port);
+    serving(ready).await;
     let failed = store.get_run(interrupted.id).await.unwrap().unwrap();
     assert_eq!(failed.status, RunStatus::Failed, "recovery runs before the server listens");
     assert_eq!(failed.error.as_deref(), Some("interrupted by restart"));

@@ -2,7 +2,7 @@
 
 use crate::app::ErrorPanel;
 use crate::error::AppError;
-use crate::format::{clock_duration, config_rows, relative_time, short_id, utc_stamp};
+use crate::format::{config_rows, relative_time, short_id, utc_stamp};
 use crate::pages::{on_shortcut, refresh_on_lifecycle, StatusBadge};
 use athanor_core::{ExperimentDefinition, Instance, Run};
 use leptos::form::ActionForm;
@@ -233,8 +233,7 @@ fn RunTable(runs: Vec<Run>) -> impl IntoView {
             let started = run.started_at.map(|at| {
                 view! { <time datetime=at.to_rfc3339() title=utc_stamp(at)>{relative_time(at, now)}</time> }
             });
-            let duration = run.duration(now).map(clock_duration).unwrap_or_default();
-            let error = run.error.as_deref().and_then(|e| e.lines().next()).unwrap_or_default().to_owned();
+            let (duration, error) = crate::format::duration_and_error(&run, now);
             view! {
                 <tr>
                     <td>

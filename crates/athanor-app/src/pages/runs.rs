@@ -3,7 +3,7 @@
 
 use crate::app::ErrorPanel;
 use crate::error::AppError;
-use crate::format::{clock_duration, relative_time, utc_stamp};
+use crate::format::{relative_time, utc_stamp};
 use crate::pages::StatusBadge;
 use athanor_core::{RunListing, RunStatus};
 use leptos::prelude::*;
@@ -166,8 +166,7 @@ fn RunsTable(data: RunsPage, page: i64) -> impl IntoView {
         .into_iter()
         .map(|listing| {
             let run = listing.run;
-            let duration = run.duration(now).map(clock_duration).unwrap_or_default();
-            let error = run.error.as_deref().and_then(|e| e.lines().next()).unwrap_or_default().to_owned();
+            let (duration, error) = crate::format::duration_and_error(&run, now);
             view! {
                 <tr>
                     <td><SelectRun run_id=run.id /></td>
