@@ -141,6 +141,7 @@ fn test(root: &Path) -> Result<()> {
 /// Start the real server on a free port against a fresh SQLite file, run Playwright against it, stop it.
 fn end2end(root: &Path) -> Result<()> {
     let data = tempdir()?;
+    let manifest = e2e_manifest(root, &data)?;
     let port = free_port()?;
     let base_url = format!("http://127.0.0.1:{port}");
     let mut command = Command::new(target_dir(root).join("debug/athanor"));
@@ -148,6 +149,7 @@ fn end2end(root: &Path) -> Result<()> {
         .env("LEPTOS_SITE_ROOT", root.join("target/site"))
         .env("ATHANOR_ADDR", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", format!("sqlite://{}", data.join("e2e.db").display()))
+        .env("ATHANOR_EXPERIMENTS", &manifest)
         .env_remove("ATHANOR_SEED_DEMOS");
     eprintln!("\n$ {} &", describe(&command));
     command.env("RUST_LOG", "warn,athanor=info").env("NO_COLOR", "1").stderr(Stdio::piped());
@@ -158,10 +160,29 @@ fn end2end(root: &Path) -> Result<()> {
     let result = run(Command::new("npx")
         .args(["playwright", "test"])
         .current_dir(root.join("end2end"))
-        .env("BASE_URL", &base_url));
+        .env("BASE_URL", &base_url)
+        .env("ATHANOR_MANIFEST", &manifest));
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
     result
+}
+
+/// The repository's `athanor.toml`, copied into `data` for the browser tests (which edit their manifest while the
+/// server runs) with every experiment's `cwd` made absolute, so the copy runs the same programs from elsewhere.
+fn e2e_manifest(root: &Path, data: &Path) -> Result<PathBuf> {
+    let source = root.join("athanor.toml");
+    let text = std::fs::read_to_string(&source).with_context(|| format!("reading {}", source.display()))?;
+    let mut manifest: toml::Table = text.parse().with_context(|| format!("parsing {}", source.display()))?;
+    if let Some(toml::Value::Array(experiments)) = manifest.get_mut("experiment") {
+        for table in experiments.iter_mut().filter_map(toml::Value::as_table_mut) {
+            let cwd = table.get("cwd").and_then(toml::Value::as_str).unwrap_or(".");
+            let absolute = root.join(cwd).display().to_string();
+            table.insert("cwd".into(), toml::Value::String(absolute));
+        }
+    }
+    let copy = data.join("athanor.toml");
+    std::fs::write(&copy, toml::to_string(&manifest)?)?;
+    Ok(copy)
 }
 
 /// Kills the server when the tests end, however they end.

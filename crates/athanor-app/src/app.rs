@@ -1,6 +1,7 @@
 //! The page frame (HTML shell, header, theme) and the route table.
 
 use crate::live::{Connection, ConnectionStatus};
+use crate::pages::banner::ManifestBanner;
 use crate::pages::compare::ComparePage;
 use crate::pages::dashboard::Dashboard;
 use crate::pages::edit::{EditInstancePage, NewInstancePage};
@@ -45,6 +46,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Header />
             <main class="page">
+                <ManifestBanner />
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=Dashboard />
                     <Route path=path!("/instances/new") view=NewInstancePage />

@@ -19,6 +19,7 @@ async fn spawn_app(database_url: Option<String>) -> App {
         site_root: PathBuf::from(dir.path()),
         seed_demos: true,
         runtime: Default::default(),
+        experiments_manifest: None,
     };
     let server = start(config).await.unwrap();
     let base = format!("http://{}", server.addr);

@@ -6,10 +6,10 @@
 //! final flush, so every counted line is committed.
 
 use anyhow::{bail, Context, Result};
-use athanor_core::schema::Field;
-use athanor_core::{Description, ExperimentDefinition, ExperimentName, InstanceDraft, InstanceName, LogLevel, Schema};
+use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName};
 use athanor_core::{LifecycleEvent, RunStatus};
-use athanor_runtime::{async_trait, Experiment, Registry, RunContext, Runtime, RuntimeConfig};
+use athanor_runtime::prelude::*;
+use athanor_runtime::{AnyExperiment, Registry, Runtime, RuntimeConfig};
 use athanor_store::Store;
 use futures::StreamExt;
 use serde_json::json;
@@ -20,24 +20,27 @@ use std::time::Instant;
 /// Emits `lines` log lines through `log()` (one call per line) and remembers how long the calls took.
 struct Firehose;
 
+#[derive(Deserialize)]
+struct FirehoseConfig {
+    lines: u64,
+}
+
 static EMIT_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// Lines in a burst: fewer than the record channel holds, so no call waits for the writer.
 const BURST_LINES: u64 = 5_000;
 
-#[async_trait]
 impl Experiment for Firehose {
+    type Config = FirehoseConfig;
+
     fn definition(&self) -> ExperimentDefinition {
-        ExperimentDefinition {
-            name: ExperimentName::parse("firehose").expect("literal name"),
-            description: "benchmark workload".into(),
-            version: "bench".into(),
-            schema: Schema::new().field(Field::integer("lines").default(1_000).min(0)),
-        }
+        ExperimentDefinition::new("firehose", "bench")
+            .description("benchmark workload")
+            .schema(Schema::new().field(Field::integer("lines").default(1_000).min(0)))
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
-        let lines = ctx.config()["lines"].as_u64().unwrap_or(0);
+    async fn run(&self, ctx: RunContext, config: FirehoseConfig) -> RunResult {
+        let lines = config.lines;
         let levels = [LogLevel::Debug, LogLevel::Info, LogLevel::Info, LogLevel::Warn];
         let message = |i: u64| format!("step {i} loss={:.6}", 1.0 / (i as f64 + 1.0));
         if lines <= BURST_LINES {
@@ -66,7 +69,7 @@ struct Measurement {
 
 /// Run the firehose once with `lines` lines on `store`; returns persisted lines/s and ns per `log()` call.
 async fn firehose(store: &Store, lines: u64) -> Result<Measurement> {
-    let registry = Registry::from_experiments(vec![Box::new(Firehose) as Box<dyn Experiment>])?;
+    let registry = Registry::from_experiments(vec![Box::new(Firehose) as Box<dyn AnyExperiment>])?;
     let runtime = Runtime::new(store.clone(), registry, RuntimeConfig::default());
     let draft = InstanceDraft {
         experiment: ExperimentName::parse("firehose")?,

@@ -61,6 +61,9 @@ pub enum LifecycleEvent {
     InstanceDeleted(Uuid),
     /// A run was created or changed status.
     RunChanged(Run),
+    /// The set of experiments changed (the manifest was edited, or an edit was refused): reload the experiment
+    /// list and the manifest's error banner.
+    ExperimentsChanged,
     /// The viewer fell behind and missed events: reload the page's data, then continue.
     Resync,
 }
@@ -72,7 +75,7 @@ impl LifecycleEvent {
             LifecycleEvent::InstanceSaved(instance) => instance.id == instance_id,
             LifecycleEvent::InstanceDeleted(id) => *id == instance_id,
             LifecycleEvent::RunChanged(run) => run.instance_id == instance_id,
-            LifecycleEvent::Resync => true,
+            LifecycleEvent::ExperimentsChanged | LifecycleEvent::Resync => true,
         }
     }
 }

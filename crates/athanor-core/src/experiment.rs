@@ -8,6 +8,17 @@ use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
 
 /// The identity and configuration schema of an experiment.
+///
+/// Build one with [`ExperimentDefinition::new`] and the chained setters:
+///
+/// ```
+/// use athanor_core::{schema::Field, ExperimentDefinition, Schema};
+///
+/// let definition = ExperimentDefinition::new("countdown", "1.0.0")
+///     .description("Counts down and records the result.")
+///     .schema(Schema::new().field(Field::integer("from").default(10).min(0)));
+/// assert_eq!(definition.name.as_str(), "countdown");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentDefinition {
     /// Unique registered name, e.g. `training_curve`; instances refer to it.
@@ -18,4 +29,33 @@ pub struct ExperimentDefinition {
     pub version: String,
     /// The configuration it accepts.
     pub schema: Schema,
+}
+
+impl ExperimentDefinition {
+    /// A definition with an empty description and an empty schema (no configuration).
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid experiment name (see [`ExperimentName::parse`]). Names are literals in the
+    /// experiment's code, and definitions are built once when the server starts, so a bad name stops the server
+    /// at start-up with this message rather than failing any user's run.
+    #[must_use]
+    pub fn new(name: &str, version: impl Into<String>) -> ExperimentDefinition {
+        let name = ExperimentName::parse(name).unwrap_or_else(|error| panic!("experiment name {name:?}: {error}"));
+        ExperimentDefinition { name, description: String::new(), version: version.into(), schema: Schema::new() }
+    }
+
+    /// Set the description shown in the experiment picker.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> ExperimentDefinition {
+        self.description = description.into();
+        self
+    }
+
+    /// Set the configuration schema.
+    #[must_use]
+    pub fn schema(mut self, schema: Schema) -> ExperimentDefinition {
+        self.schema = schema;
+        self
+    }
 }

@@ -19,9 +19,7 @@
 //! it). Split truly large outputs into several keys (`weights/layer_0`, …) or write them to files.
 
 use crate::sim;
-use athanor_core::schema::Field;
-use athanor_core::{ExperimentDefinition, Schema};
-use athanor_runtime::{Experiment, RunContext};
+use athanor_runtime::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -30,34 +28,43 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BigResult;
 
-athanor_runtime::register_experiment!(BigResult);
+register_experiment!(BigResult);
 
 /// The most weights one run builds: 100 times the default, a value of roughly 10 MB.
 pub const MAX_WEIGHTS: u64 = 1_000_000;
 
-#[athanor_runtime::async_trait]
+/// The configuration of a run, mirroring the schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Layers of the simulated network.
+    pub layers: u64,
+    /// Units in each layer.
+    pub units: u64,
+}
+
 impl Experiment for BigResult {
+    type Config = Config;
+
     fn definition(&self) -> ExperimentDefinition {
-        crate::definition(
-            "big_result",
-            "Records one nested result with over 10,000 nodes, to exercise the lazy JSON tree.",
-            Schema::new()
-                .field(Field::integer("layers").label("Layers").default(100).min(1).max(10_000))
-                .field(Field::integer("units").label("Units per layer").default(100).min(1).max(10_000)),
-        )
+        ExperimentDefinition::new("big_result", env!("CARGO_PKG_VERSION"))
+            .description("Records one nested result with over 10,000 nodes, to exercise the lazy JSON tree.")
+            .schema(
+                Schema::new()
+                    .field(Field::integer("layers").label("Layers").default(100).min(1).max(10_000))
+                    .field(Field::integer("units").label("Units per layer").default(100).min(1).max(10_000)),
+            )
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
+    async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
         // The schema keeps both at least 1; `max(1)` keeps the initialisation bound finite whatever.
-        let layers = ctx.config()["layers"].as_u64().unwrap_or(100).max(1);
-        let units = ctx.config()["units"].as_u64().unwrap_or(100).max(1);
+        let layers = config.layers.max(1);
+        let units = config.units.max(1);
         let parameter_count = layers.saturating_mul(units);
-        if parameter_count > MAX_WEIGHTS {
-            return Err(format!(
-                "{layers} layers × {units} units is {parameter_count} weights; this demo builds at most {MAX_WEIGHTS} \
-                 in one result"
-            ));
-        }
+        ensure!(
+            parameter_count <= MAX_WEIGHTS,
+            "{layers} layers × {units} units is {parameter_count} weights; this demo builds at most {MAX_WEIGHTS} in \
+             one result"
+        );
 
         ctx.info(format!("initialising {layers} layers of {units} units")).await;
         // A fixed seed: every run records the same value, so two runs' results can be compared node by node.
@@ -80,8 +87,8 @@ impl Experiment for BigResult {
 
         let (nodes, leaves) = count_nodes(&weights);
         ctx.info(format!("recording `weights`: {nodes} JSON nodes, {leaves} of them leaves")).await;
-        ctx.result("parameter_count", json!(parameter_count)).await;
-        ctx.result("weights", weights).await;
+        ctx.result("parameter_count", parameter_count).await?;
+        ctx.result("weights", weights).await?;
         Ok(())
     }
 }

@@ -16,47 +16,58 @@
 //! chunk, so even a slow trickle stops at once. Progress is reported about every 1%: reporting is cheap, but a
 //! hundred updates are all a progress bar can show.
 
-use athanor_core::schema::Field;
-use athanor_core::{ExperimentDefinition, LogLevel, Schema};
-use athanor_runtime::{Experiment, RunContext};
+use athanor_runtime::prelude::*;
 use std::time::Duration;
 
 /// Emits a configurable volume of log lines; see the [module documentation](self).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Chatty;
 
-athanor_runtime::register_experiment!(Chatty);
+register_experiment!(Chatty);
 
-#[athanor_runtime::async_trait]
+/// The configuration of a run, mirroring the schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// How many lines to log.
+    pub lines: u64,
+    /// Pace; 0 means as fast as possible.
+    pub lines_per_second: u64,
+    /// Lines per `log_batch` call; 1 uses `log()`.
+    pub batch: u64,
+}
+
 impl Experiment for Chatty {
+    type Config = Config;
+
     fn definition(&self) -> ExperimentDefinition {
-        crate::definition(
-            "chatty",
-            "Emits a configurable volume of log lines at a configurable rate.",
-            Schema::new()
-                .field(Field::integer("lines").label("Lines").default(10_000).min(0).max(100_000_000))
-                .field(
-                    Field::integer("lines_per_second")
-                        .label("Lines per second")
-                        .description("0 means as fast as possible.")
-                        .default(0)
-                        .min(0),
-                )
-                .field(
-                    Field::integer("batch")
-                        .label("Batch size")
-                        .description("Lines per log_batch call; 1 uses log().")
-                        .default(1)
-                        .min(1)
-                        .max(100_000),
-                ),
-        )
+        ExperimentDefinition::new("chatty", env!("CARGO_PKG_VERSION"))
+            .description("Emits a configurable volume of log lines at a configurable rate.")
+            .schema(
+                Schema::new()
+                    .field(Field::integer("lines").label("Lines").default(10_000).min(0).max(100_000_000))
+                    .field(
+                        Field::integer("lines_per_second")
+                            .label("Lines per second")
+                            .description("0 means as fast as possible.")
+                            .default(0)
+                            .min(0),
+                    )
+                    .field(
+                        Field::integer("batch")
+                            .label("Batch size")
+                            .description("Lines per log_batch call; 1 uses log().")
+                            .default(1)
+                            .min(1)
+                            .max(100_000),
+                    ),
+            )
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
-        let lines = ctx.config()["lines"].as_u64().unwrap_or(10_000);
-        let rate = ctx.config()["lines_per_second"].as_u64().unwrap_or(0);
-        let batch = ctx.config()["batch"].as_u64().unwrap_or(1).max(1);
+    async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
+        let lines = config.lines;
+        let rate = config.lines_per_second;
+        // The schema's `min(1)` already rules out 0; `max(1)` keeps the loop below finite whatever.
+        let batch = config.batch.max(1);
 
         let mut pace = (rate > 0).then(|| {
             // One tick per chunk. The schema bounds the period above (100,000 s at most); the floor keeps it

@@ -5,14 +5,14 @@
 //!
 //! | Module | Shows |
 //! |---|---|
-//! | [`training_curve`] | **Start here.** The anatomy of an experiment, and the whole run API in a training loop. |
+//! | [`training_curve`] | **Start here.** An experiment's anatomy, its typed `Config`, the whole run API. |
 //! | [`sleeper`] | Cancellation by polling `is_cancelled()` between short steps. |
-//! | [`failing`] | Failing a run with `Err(message)`. |
+//! | [`failing`] | Failing a run with `bail!`, `?` and `.context(..)`. |
 //! | [`panicking`] | A panic fails only its own run. |
 //! | [`stubborn`] | What a forced abort does to a run that ignores cancellation. |
 //! | [`big_result`] | A large nested JSON result beside a small scalar one. |
 //! | [`chatty`] | `log` versus `log_batch`, paced output, back-pressure. |
-//! | [`model_pairs`] | Lists and groups in the configuration schema. |
+//! | [`model_pairs`] | Lists and groups in the configuration schema, as nested `Config` structs. |
 //!
 //! Every experiment registers itself with `athanor_runtime::register_experiment!`, so linking this crate is enough
 //! for `athanor_runtime::Registry::discover()` to find them all. [`experiments`] lists them explicitly, for
@@ -37,23 +37,12 @@ pub use sleeper::Sleeper;
 pub use stubborn::Stubborn;
 pub use training_curve::TrainingCurve;
 
-use athanor_core::{ExperimentDefinition, ExperimentName, Schema};
-use athanor_runtime::Experiment;
+use athanor_core::{ExperimentDefinition, Schema};
+use athanor_runtime::AnyExperiment;
 use serde_json::{json, Value};
 
-/// A demo's definition: its name, description and schema, at this crate's version.
-pub(crate) fn definition(name: &str, description: &str, schema: Schema) -> ExperimentDefinition {
-    ExperimentDefinition {
-        // The names are literals checked by the `every_definition_is_sane` test.
-        name: ExperimentName::parse(name).unwrap_or_else(|err| panic!("demo experiment name {name:?}: {err}")),
-        description: description.to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        schema,
-    }
-}
-
 /// Every demo experiment, for building a `Registry` explicitly (`Registry::from_experiments`).
-pub fn experiments() -> Vec<Box<dyn Experiment>> {
+pub fn experiments() -> Vec<Box<dyn AnyExperiment>> {
     vec![
         Box::new(TrainingCurve),
         Box::new(Sleeper),
@@ -170,5 +159,26 @@ mod tests {
                 .unwrap_or_else(|| panic!("{} names unknown experiment {}", demo.name, demo.experiment));
             demo.configuration(&definition.schema).unwrap_or_else(|err| panic!("{}: {err}", demo.name));
         }
+    }
+
+    #[test]
+    fn every_demo_instance_fits_its_experiments_config_type() {
+        let experiments = experiments();
+        for demo in demo_instances() {
+            let experiment = experiments
+                .iter()
+                .find(|e| e.definition().name.as_str() == demo.experiment)
+                .unwrap_or_else(|| panic!("{} names unknown experiment {}", demo.name, demo.experiment));
+            let config = demo
+                .configuration(&experiment.definition().schema)
+                .unwrap_or_else(|err| panic!("{}: {err}", demo.name));
+            experiment.check_config(&config).unwrap_or_else(|err| panic!("{}: {err}", demo.name));
+        }
+    }
+
+    #[test]
+    fn every_demo_registers() {
+        let registry = athanor_runtime::Registry::from_experiments(experiments()).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(registry.len(), experiments().len());
     }
 }

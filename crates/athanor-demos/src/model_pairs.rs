@@ -2,9 +2,10 @@
 //!
 //! The schema has a **list** field, `model_pairs`, whose items are small groups `{a, b, runs}`, and a **group**,
 //! `api`, holding `timeout` and `retries`. The dashboard renders the list as rows the user can add and remove, and
-//! the group as a titled section. In `run` they are plain JSON: `config["model_pairs"]` is an array of objects
-//! and `config["api"]["timeout"]` a number, each item already completed with its defaults (a row saved without
-//! `runs` has `runs: 3`).
+//! the group as a titled section. In `run` they are plain Rust: [`Config`] mirrors the nesting, with a
+//! `Vec<`[`Pair`]`>` for the list and an [`Api`] struct for the group, so the code reads `config.api.timeout` and
+//! iterates `config.model_pairs`. Each item arrives completed with its defaults (a row saved without `runs` has
+//! the schema's default), and a group is always present, its own fields filled in the same way.
 //!
 //! For each pair and each trial the run simulates both models' accuracy on a 100-question benchmark and logs
 //! `trial 2/3: gpt-4 0.87 vs claude-3 0.91`. It then records, per pair,
@@ -17,12 +18,10 @@
 //! no request is made.
 
 use crate::sim;
-use athanor_core::schema::Field;
-use athanor_core::{ExperimentDefinition, Schema};
-use athanor_runtime::{Experiment, RunContext};
+use athanor_runtime::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ModelPairs;
 
-athanor_runtime::register_experiment!(ModelPairs);
+register_experiment!(ModelPairs);
 
 /// Simulated time one trial takes, so progress visibly moves.
 const TRIAL_TIME: Duration = Duration::from_millis(50);
@@ -41,19 +40,33 @@ const TRIAL_SIGMA: f64 = 0.03;
 
 const MODELS: [&str; 3] = ["gpt-4", "claude-3", "llama-3"];
 
-/// One row of the `model_pairs` list.
-struct Pair {
-    a: String,
-    b: String,
-    runs: u64,
+/// The configuration of a run: a list field becomes a `Vec` of item structs, a group a nested struct.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The pairs to compare, in the form's order.
+    pub model_pairs: Vec<Pair>,
+    /// API settings (only logged: no request is made).
+    pub api: Api,
 }
 
-impl Pair {
-    fn from_config(item: &Value) -> Pair {
-        // The items are validated (`a` and `b` are required); the fallbacks only keep `run` total.
-        let model = |key: &str| item[key].as_str().unwrap_or("gpt-4").to_owned();
-        Pair { a: model("a"), b: model("b"), runs: item["runs"].as_u64().unwrap_or(3) }
-    }
+/// One row of the `model_pairs` list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pair {
+    /// The first model.
+    pub a: String,
+    /// The second model.
+    pub b: String,
+    /// Trials to run.
+    pub runs: u64,
+}
+
+/// The `api` group.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Api {
+    /// Seconds before a (simulated) request gives up.
+    pub timeout: u64,
+    /// Retries of a failed (simulated) request.
+    pub retries: u64,
 }
 
 /// Wins and trials of one model across all pairs.
@@ -63,47 +76,44 @@ struct Tally {
     trials: u64,
 }
 
-#[athanor_runtime::async_trait]
 impl Experiment for ModelPairs {
+    type Config = Config;
+
     fn definition(&self) -> ExperimentDefinition {
-        crate::definition(
-            "model_pairs",
-            "Compares pairs of models over N trials each; shows groups and lists in the configuration form.",
-            Schema::new()
-                .field(
-                    Field::list(
-                        "model_pairs",
-                        vec![
-                            Field::string("a").label("Model A").options(MODELS).required(),
-                            Field::string("b").label("Model B").options(MODELS).required(),
-                            Field::integer("runs").label("Trials").default(3).min(1).max(100),
-                        ],
+        ExperimentDefinition::new("model_pairs", env!("CARGO_PKG_VERSION"))
+            .description(
+                "Compares pairs of models over N trials each; shows groups and lists in the configuration form.",
+            )
+            .schema(
+                Schema::new()
+                    .field(
+                        Field::list(
+                            "model_pairs",
+                            vec![
+                                Field::string("a").label("Model A").options(MODELS).required(),
+                                Field::string("b").label("Model B").options(MODELS).required(),
+                                Field::integer("runs").label("Trials").default(3).min(1).max(100),
+                            ],
+                        )
+                        .label("Model pairs")
+                        .min_items(1)
+                        .default_items(json!([{"a": "gpt-4", "b": "claude-3", "runs": 3}])),
                     )
-                    .label("Model pairs")
-                    .min_items(1)
-                    .default_items(json!([{"a": "gpt-4", "b": "claude-3", "runs": 3}])),
-                )
-                .field(
-                    Field::group(
-                        "api",
-                        vec![
-                            Field::integer("timeout").label("Timeout (s)").default(30).min(1).max(600),
-                            Field::integer("retries").label("Retries").default(2).min(0).max(10),
-                        ],
-                    )
-                    .label("API"),
-                ),
-        )
+                    .field(
+                        Field::group(
+                            "api",
+                            vec![
+                                Field::integer("timeout").label("Timeout (s)").default(30).min(1).max(600),
+                                Field::integer("retries").label("Retries").default(2).min(0).max(10),
+                            ],
+                        )
+                        .label("API"),
+                    ),
+            )
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
-        let config = ctx.config();
-        let pairs: Vec<Pair> = config["model_pairs"]
-            .as_array()
-            .map(|items| items.iter().map(Pair::from_config).collect())
-            .unwrap_or_default();
-        let timeout = config["api"]["timeout"].as_u64().unwrap_or(30);
-        let retries = config["api"]["retries"].as_u64().unwrap_or(2);
+    async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
+        let Config { model_pairs: pairs, api: Api { timeout, retries } } = config;
 
         let total_trials: u64 = pairs.iter().map(|pair| pair.runs).sum();
         ctx.debug(format!("API timeout {timeout} s with {retries} retries (simulated: no request is made)")).await;
@@ -149,7 +159,7 @@ impl Experiment for ModelPairs {
                     "trials": pair.runs,
                 }),
             )
-            .await;
+            .await?;
             for (model, wins) in [(pair.a.as_str(), wins_a), (pair.b.as_str(), wins_b)] {
                 let tally = tallies.entry(model).or_default();
                 tally.wins += wins;
@@ -159,7 +169,7 @@ impl Experiment for ModelPairs {
 
         for (model, tally) in &tallies {
             let rate = if tally.trials == 0 { 0.0 } else { tally.wins as f64 / tally.trials as f64 };
-            ctx.result(format!("win_rate/{model}"), json!(sim::round4(rate))).await;
+            ctx.result(format!("win_rate/{model}"), sim::round4(rate)).await?;
         }
         Ok(())
     }

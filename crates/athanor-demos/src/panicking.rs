@@ -8,28 +8,35 @@
 //! log context first. A panic is the safety net for the ones you did not foresee — an index out of range, an
 //! `unwrap` on a bad file — and this demo shows that the net holds.
 
-use athanor_core::schema::Field;
-use athanor_core::{ExperimentDefinition, Schema};
-use athanor_runtime::{Experiment, RunContext};
+use athanor_runtime::prelude::*;
 
 /// Panics after a few steps; see the [module documentation](self).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Panicking;
 
-athanor_runtime::register_experiment!(Panicking);
+register_experiment!(Panicking);
 
-#[athanor_runtime::async_trait]
+/// The configuration of a run, mirroring the schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Steps that succeed before the one that panics.
+    pub after_steps: u64,
+}
+
 impl Experiment for Panicking {
+    type Config = Config;
+
     fn definition(&self) -> ExperimentDefinition {
-        crate::definition(
-            "panicking",
-            "Panics partway through; only this run fails, with the panic message.",
-            Schema::new().field(Field::integer("after_steps").label("Panic after steps").default(3).min(0).max(1_000)),
-        )
+        ExperimentDefinition::new("panicking", env!("CARGO_PKG_VERSION"))
+            .description("Panics partway through; only this run fails, with the panic message.")
+            .schema(
+                Schema::new()
+                    .field(Field::integer("after_steps").label("Panic after steps").default(3).min(0).max(1_000)),
+            )
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
-        let after_steps = ctx.config()["after_steps"].as_u64().unwrap_or(3);
+    async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
+        let after_steps = config.after_steps;
         let crash_step = after_steps + 1;
         for step in 1..=after_steps {
             ctx.info(format!("step {step} of {after_steps}: all good")).await;

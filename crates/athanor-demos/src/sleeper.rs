@@ -12,9 +12,7 @@
 //! "slept 3.2 s of 30 s". Steps are timed from the start with `tokio::time::Instant`, so the total is accurate
 //! however late each wake-up is.
 
-use athanor_core::schema::Field;
-use athanor_core::{ExperimentDefinition, Schema};
-use athanor_runtime::{Experiment, RunContext};
+use athanor_runtime::prelude::*;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -22,29 +20,39 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sleeper;
 
-athanor_runtime::register_experiment!(Sleeper);
+register_experiment!(Sleeper);
 
-#[athanor_runtime::async_trait]
+/// The configuration of a run, mirroring the schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// How long to sleep in all.
+    pub seconds: u64,
+    /// How often to check for cancellation, in milliseconds.
+    pub step_ms: u64,
+}
+
 impl Experiment for Sleeper {
+    type Config = Config;
+
     fn definition(&self) -> ExperimentDefinition {
-        crate::definition(
-            "sleeper",
-            "Sleeps for a while in small steps and stops promptly when cancelled.",
-            Schema::new().field(Field::integer("seconds").label("Seconds").default(30).min(0).max(86_400)).field(
-                Field::integer("step_ms")
-                    .label("Step (ms)")
-                    .description("How often it checks for cancellation.")
-                    .default(100)
-                    .min(1)
-                    .max(10_000),
-            ),
-        )
+        ExperimentDefinition::new("sleeper", env!("CARGO_PKG_VERSION"))
+            .description("Sleeps for a while in small steps and stops promptly when cancelled.")
+            .schema(
+                Schema::new().field(Field::integer("seconds").label("Seconds").default(30).min(0).max(86_400)).field(
+                    Field::integer("step_ms")
+                        .label("Step (ms)")
+                        .description("How often it checks for cancellation.")
+                        .default(100)
+                        .min(1)
+                        .max(10_000),
+                ),
+            )
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
-        let seconds = ctx.config()["seconds"].as_u64().unwrap_or(30);
-        // `max(1)`: a zero step would spin without ever sleeping.
-        let step = Duration::from_millis(ctx.config()["step_ms"].as_u64().unwrap_or(100).max(1));
+    async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
+        let seconds = config.seconds;
+        // `max(1)`: a zero step would spin without ever sleeping (the schema's `min(1)` already rules it out).
+        let step = Duration::from_millis(config.step_ms.max(1));
         let total = Duration::from_secs(seconds);
         let total_ms = millis(total);
 

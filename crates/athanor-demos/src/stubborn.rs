@@ -14,29 +14,33 @@
 //!
 //! To stop cleanly instead, see [`crate::sleeper`] (polling) and [`crate::training_curve`] (`tokio::select!`).
 
-use athanor_core::schema::Field;
-use athanor_core::{ExperimentDefinition, Schema};
-use athanor_runtime::{Experiment, RunContext};
+use athanor_runtime::prelude::*;
 use std::time::Duration;
 
 /// Works on regardless of cancellation; see the [module documentation](self).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stubborn;
 
-athanor_runtime::register_experiment!(Stubborn);
+register_experiment!(Stubborn);
 
-#[athanor_runtime::async_trait]
+/// The configuration of a run, mirroring the schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// How long to work.
+    pub seconds: u64,
+}
+
 impl Experiment for Stubborn {
+    type Config = Config;
+
     fn definition(&self) -> ExperimentDefinition {
-        crate::definition(
-            "stubborn",
-            "Never checks for cancellation: a cancel becomes a forced abort after the grace period.",
-            Schema::new().field(Field::integer("seconds").label("Seconds").default(600).min(0).max(86_400)),
-        )
+        ExperimentDefinition::new("stubborn", env!("CARGO_PKG_VERSION"))
+            .description("Never checks for cancellation: a cancel becomes a forced abort after the grace period.")
+            .schema(Schema::new().field(Field::integer("seconds").label("Seconds").default(600).min(0).max(86_400)))
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
-        let seconds = ctx.config()["seconds"].as_u64().unwrap_or(600);
+    async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
+        let seconds = config.seconds;
         ctx.info(format!("working for {seconds} s; this experiment never checks for cancellation")).await;
         ctx.progress(0, Some(seconds), Some("starting"));
         for second in 1..=seconds {

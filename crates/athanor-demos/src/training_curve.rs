@@ -7,25 +7,41 @@
 //!
 //! # Anatomy of an experiment
 //!
+//! Everything an experiment file needs comes from one `use athanor_runtime::prelude::*;`.
+//!
 //! 1. **A type.** [`TrainingCurve`] is a unit struct. One value is shared by every run of the experiment, possibly
 //!    several at once (the trait requires `Send + Sync`), so per-run state lives in local variables of `run`, not
 //!    in the struct.
-//! 2. **A definition** ([`Experiment::definition`]): name, description, version and the configuration
-//!    [`Schema`]. The schema is what the dashboard renders as the instance form, and the server validates every
-//!    configuration against it before a run starts. The name is what instances store, so renaming an experiment
-//!    orphans its instances: pick it once.
-//! 3. **A run** ([`Experiment::run`]): an `async fn` receiving a [`RunContext`]. Returning `Ok(())` marks the run
-//!    completed; `Err(message)` marks it failed with that message (see [`crate::failing`]); a panic fails it with
-//!    the panic message and touches no other run (see [`crate::panicking`]).
-//! 4. **Registration**: `athanor_runtime::register_experiment!(TrainingCurve);` beside the impl. The server finds
-//!    every registered experiment at start-up (`Registry::discover()`), so there is no list to keep in sync.
+//! 2. **A configuration type.** [`Config`] is a `#[derive(Deserialize)]` struct whose fields mirror the schema's,
+//!    name for name; it is the trait's `type Config`. See "Reading the configuration" below.
+//! 3. **A definition** ([`Experiment::definition`]): `ExperimentDefinition::new(name, version)` with a
+//!    `.description(..)` and the configuration `.schema(..)`. The schema is what the dashboard renders as the
+//!    instance form, and the server validates every configuration against it before a run starts. The name is
+//!    what instances store, so renaming an experiment orphans its instances: pick it once. The version (here the
+//!    crate's, `env!("CARGO_PKG_VERSION")`) is recorded on every run, so a run says which code produced it.
+//! 4. **A run** ([`Experiment::run`]): `async fn run(&self, ctx: RunContext, config: Config) -> RunResult`.
+//!    Returning `Ok(())` marks the run completed; an error marks it failed with the error's message — `bail!`,
+//!    `ensure!`, `?` on any error type, `.context(..)` to say what was being done (see [`crate::failing`]); a
+//!    panic fails it with the panic message and touches no other run (see [`crate::panicking`]).
+//! 5. **Registration**: `register_experiment!(TrainingCurve);` beside the impl. The server finds every registered
+//!    experiment at start-up (`Registry::discover()`), so there is no list to keep in sync.
 //!
 //! # Reading the configuration
 //!
-//! [`RunContext::config`] is the instance's configuration *after* validation: every field the schema declares is
-//! present, defaults are filled in, and numbers are within their bounds. Reading it still never unwraps —
-//! `config["epochs"].as_u64().unwrap_or(30)` falls back to the schema's default — because a run should not be
-//! able to panic on its own input, and the fallback documents the default where the value is used.
+//! `run` receives its configuration already validated against the schema — every field present, defaults filled
+//! in, numbers within their bounds — and deserialized into [`Config`]. So `config.epochs` is simply a `u64`: no
+//! lookup by string, no unwrap, no fallback. A default is stated once, in the schema, and nowhere else.
+//!
+//! The struct and the schema must agree, and the runtime checks that they do before any run: registering an
+//! experiment (at server start-up, or `Registry::from_experiments` in a test) deserializes the schema's sample
+//! configuration into `Config`, and refuses the experiment with `RegistryError::ConfigMismatch`, naming the field,
+//! if it does not fit. A field renamed on one side only stops the server from starting; it never fails a user's
+//! run.
+//!
+//! Pick each field's type from the schema: an integer field with `min(0)` fits a `u64`, a float an `f64`, a string
+//! (with or without `options`) a `String`, a group a nested struct (see [`crate::model_pairs`]), a list a
+//! `Vec` of item structs. Only an optional field *without* a default can be absent, so only it needs an
+//! `Option<T>`. The raw JSON is still there as [`RunContext::config`], for code that wants it.
 //!
 //! # Logs
 //!
@@ -43,10 +59,15 @@
 //!
 //! # Results
 //!
-//! A result is any JSON value under a key. Keys with a `/` form series: `loss/1`, `loss/2`, … are one value per
-//! epoch, recorded as soon as the epoch ends so a viewer sees the curve grow. At the end the run records the
-//! final scalars `loss` and `accuracy` (what you compare across runs) and `curve`, the whole history as one
-//! nested value `{"loss": [..], "accuracy": [..]}`.
+//! [`RunContext::result`] records any value serde can serialize — a number, a string, a struct, a map — under a
+//! key. It returns an error only for a value that cannot be JSON (a map with non-string keys, say), and then
+//! records nothing; `?` turns that into the run's failure.
+//!
+//! A number per step is a series: `ctx.series("loss", epoch, loss)` records one point, stored as the result
+//! `loss/1`, `loss/2`, … — the convention charts, exports and plain SQL all read. Each epoch's points are recorded
+//! as soon as the epoch ends, so a viewer sees the curve grow, and the compare page draws one line per run. At the
+//! end the run records the final scalars `loss` and `accuracy` (what you compare across runs) and `curve`, the
+//! whole history as one nested value `{"loss": [..], "accuracy": [..]}`.
 //!
 //! # Progress
 //!
@@ -74,9 +95,7 @@
 //! configurations give identical curves — which is what makes two runs comparable.
 
 use crate::sim;
-use athanor_core::schema::Field;
-use athanor_core::{ExperimentDefinition, LogLevel, Schema};
-use athanor_runtime::{Experiment, RunContext};
+use athanor_runtime::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -86,7 +105,24 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TrainingCurve;
 
-athanor_runtime::register_experiment!(TrainingCurve);
+register_experiment!(TrainingCurve);
+
+/// The configuration of a run: one field per schema field, same names (see "Reading the configuration").
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// How many epochs to simulate.
+    pub epochs: u64,
+    /// Higher learns faster but noisier.
+    pub learning_rate: f64,
+    /// Standard deviation of the metric noise.
+    pub noise: f64,
+    /// Random seed, for reproducible curves.
+    pub seed: u64,
+    /// Wall time per simulated epoch, in milliseconds.
+    pub epoch_ms: u64,
+    /// One of the schema's `options`.
+    pub model: String,
+}
 
 /// Loss of an untrained classifier: cross-entropy of a uniform guess over ten classes.
 const INITIAL_LOSS: f64 = std::f64::consts::LN_10;
@@ -102,69 +138,71 @@ const SPIKE_SIGMA: f64 = 1.8;
 /// Noise never pushes the loss to zero or below, which no real cross-entropy reaches.
 const MIN_LOSS: f64 = 0.001;
 
-#[athanor_runtime::async_trait]
 impl Experiment for TrainingCurve {
+    type Config = Config;
+
     fn definition(&self) -> ExperimentDefinition {
-        crate::definition(
-            "training_curve",
-            "Simulates training a model: per-epoch loss and accuracy with noise, logs at every level, live progress.",
-            Schema::new()
-                .field(
-                    Field::integer("epochs")
-                        .label("Epochs")
-                        .description("How many epochs to simulate.")
-                        .default(30)
-                        .min(1)
-                        .max(10_000),
-                )
-                .field(
-                    Field::float("learning_rate")
-                        .label("Learning rate")
-                        .description("Higher learns faster but noisier.")
-                        .default(0.05)
-                        .min(0.0001)
-                        .max(1.0),
-                )
-                .field(
-                    Field::float("noise")
-                        .label("Noise")
-                        .description("Standard deviation of the metric noise.")
-                        .default(0.02)
-                        .min(0.0)
-                        .max(0.5),
-                )
-                .field(
-                    Field::integer("seed")
-                        .label("Seed")
-                        .description("Random seed, for reproducible curves.")
-                        .default(42)
-                        .min(0),
-                )
-                .field(
-                    Field::integer("epoch_ms")
-                        .label("Epoch duration (ms)")
-                        .description("Wall time per simulated epoch.")
-                        .default(200)
-                        .min(0)
-                        .max(60_000),
-                )
-                .field(
-                    Field::string("model").label("Model").options(["gpt-4", "claude-3", "llama-3"]).default("gpt-4"),
-                ),
-        )
+        ExperimentDefinition::new("training_curve", env!("CARGO_PKG_VERSION"))
+            .description(
+                "Simulates training a model: per-epoch loss and accuracy with noise, logs at every level, live \
+                 progress.",
+            )
+            .schema(
+                Schema::new()
+                    .field(
+                        Field::integer("epochs")
+                            .label("Epochs")
+                            .description("How many epochs to simulate.")
+                            .default(30)
+                            .min(1)
+                            .max(10_000),
+                    )
+                    .field(
+                        Field::float("learning_rate")
+                            .label("Learning rate")
+                            .description("Higher learns faster but noisier.")
+                            .default(0.05)
+                            .min(0.0001)
+                            .max(1.0),
+                    )
+                    .field(
+                        Field::float("noise")
+                            .label("Noise")
+                            .description("Standard deviation of the metric noise.")
+                            .default(0.02)
+                            .min(0.0)
+                            .max(0.5),
+                    )
+                    .field(
+                        Field::integer("seed")
+                            .label("Seed")
+                            .description("Random seed, for reproducible curves.")
+                            .default(42)
+                            .min(0),
+                    )
+                    .field(
+                        Field::integer("epoch_ms")
+                            .label("Epoch duration (ms)")
+                            .description("Wall time per simulated epoch.")
+                            .default(200)
+                            .min(0)
+                            .max(60_000),
+                    )
+                    .field(
+                        Field::string("model")
+                            .label("Model")
+                            .options(["gpt-4", "claude-3", "llama-3"])
+                            .default("gpt-4"),
+                    ),
+            )
     }
 
-    async fn run(&self, ctx: RunContext) -> Result<(), String> {
-        // Validated and complete; the fallbacks are the schema's defaults (see "Reading the configuration").
-        let config = ctx.config();
-        let epochs = config["epochs"].as_u64().unwrap_or(30);
-        let learning_rate = config["learning_rate"].as_f64().unwrap_or(0.05);
-        let noise = config["noise"].as_f64().unwrap_or(0.02);
-        let seed = config["seed"].as_u64().unwrap_or(42);
-        let epoch_time = Duration::from_millis(config["epoch_ms"].as_u64().unwrap_or(200));
-        let model = config["model"].as_str().unwrap_or("gpt-4");
+    async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
+        // Validated and complete: every default is already filled in (see "Reading the configuration").
+        let Config { epochs, learning_rate, noise, seed, epoch_ms, model } = config;
+        let epoch_time = Duration::from_millis(epoch_ms);
 
-        let ceiling = sim::accuracy_ceiling(model);
+        let ceiling = sim::accuracy_ceiling(&model);
         // A model that reaches a higher accuracy also reaches a lower loss.
         let loss_floor = 0.1 + 1.5 * (1.0 - ceiling);
         let decay = DECAY_PER_LEARNING_RATE * learning_rate;
@@ -227,8 +265,8 @@ impl Experiment for TrainingCurve {
                 .await;
             }
 
-            ctx.result(format!("loss/{epoch}"), json!(loss)).await;
-            ctx.result(format!("accuracy/{epoch}"), json!(accuracy)).await;
+            ctx.series("loss", epoch, loss).await;
+            ctx.series("accuracy", epoch, accuracy).await;
             losses.push(loss);
             accuracies.push(accuracy);
             ctx.progress(epoch, Some(epochs), Some(&format!("epoch {epoch}/{epochs}")));
@@ -236,9 +274,9 @@ impl Experiment for TrainingCurve {
 
         // Also reached after a cancel: the summary covers whatever epochs finished.
         if let (Some(&loss), Some(&accuracy)) = (losses.last(), accuracies.last()) {
-            ctx.result("accuracy", json!(accuracy)).await;
-            ctx.result("loss", json!(loss)).await;
-            ctx.result("curve", json!({"loss": losses, "accuracy": accuracies})).await;
+            ctx.result("accuracy", accuracy).await?;
+            ctx.result("loss", loss).await?;
+            ctx.result("curve", json!({"loss": losses, "accuracy": accuracies})).await?;
             ctx.info(format!("finished {} epochs: loss={loss:.3} acc={accuracy:.2}", losses.len())).await;
         }
         Ok(())

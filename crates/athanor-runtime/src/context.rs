@@ -4,6 +4,7 @@ use crate::hub::Hub;
 use crate::writer::{WriterMessage, MAX_LINES_PER_MESSAGE};
 use athanor_core::{LogLevel, NewLog, NewResult, Progress};
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -137,9 +138,30 @@ impl RunContext {
         }
     }
 
-    /// Record a result: any JSON value under a key (`accuracy`, `loss/12`, `confusion_matrix`…).
-    pub async fn result(&self, key: impl Into<String>, value: Value) {
-        let result = NewResult { ts: Utc::now(), key: storable(key.into()), value: clean(value) };
+    /// Record a result under a key: anything serde can serialize — a number, a string, a struct, a map, a
+    /// `serde_json::Value`. Compare runs by the keys you record at the end (`accuracy`, `loss`); record a series
+    /// with [`RunContext::series`].
+    ///
+    /// # Errors
+    ///
+    /// When `value` cannot be represented as JSON (a map with non-string keys, a `Serialize` impl that fails).
+    /// Nothing is recorded then.
+    pub async fn result(&self, key: impl Into<String>, value: impl Serialize) -> Result<(), serde_json::Error> {
+        let value = serde_json::to_value(value)?;
+        self.record(key.into(), value).await;
+        Ok(())
+    }
+
+    /// Record one point of a numeric series, such as a loss per step: the compare page draws one line per run.
+    ///
+    /// Stored as the result `name/step` (`loss/12`), the convention every reader of results (charts, exports,
+    /// plain SQL) understands, so a series needs no schema of its own. A non-finite value is stored as `null`.
+    pub async fn series(&self, name: &str, step: u64, value: f64) {
+        self.record(format!("{name}/{step}"), Value::from(value)).await;
+    }
+
+    async fn record(&self, key: String, value: Value) {
+        let result = NewResult { ts: Utc::now(), key: storable(key), value: clean(value) };
         self.send(WriterMessage::Result { run_id: self.inner.run_id, result }).await;
     }
 

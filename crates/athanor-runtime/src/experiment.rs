@@ -1,63 +1,115 @@
 //! The experiment trait, and discovery of every experiment linked into the binary.
 //!
-//! Writing an experiment takes three steps: a type, an `impl Experiment`, and one `register_experiment!` line.
+//! Writing an experiment takes a configuration struct, a type, an `impl Experiment`, and one
+//! `register_experiment!` line:
 //!
 //! ```
-//! use athanor_core::{schema::Field, ExperimentDefinition, ExperimentName, LogLevel, Schema};
-//! use athanor_runtime::{register_experiment, Experiment, RunContext};
+//! use athanor_runtime::prelude::*;
+//!
+//! #[derive(Deserialize)]
+//! struct Config {
+//!     from: u32,
+//! }
 //!
 //! struct Countdown;
 //!
-//! #[athanor_runtime::async_trait]
 //! impl Experiment for Countdown {
+//!     type Config = Config;
+//!
 //!     fn definition(&self) -> ExperimentDefinition {
-//!         ExperimentDefinition {
-//!             name: ExperimentName::parse("countdown").unwrap(),
-//!             description: "Counts down and records the result.".into(),
-//!             version: "1.0.0".into(),
-//!             schema: Schema::new().field(Field::integer("from").default(10).min(0)),
-//!         }
+//!         ExperimentDefinition::new("countdown", "1.0.0")
+//!             .description("Counts down and records the result.")
+//!             .schema(Schema::new().field(Field::integer("from").default(10).min(0).max(1_000)))
 //!     }
 //!
-//!     async fn run(&self, ctx: RunContext) -> Result<(), String> {
-//!         let from = ctx.config()["from"].as_i64().unwrap_or(10);
-//!         for n in (0..=from).rev() {
-//!             ctx.log(LogLevel::Info, format!("{n}…"), None).await;
-//!             if ctx.is_cancelled() {
-//!                 return Err("stopped early".into());
-//!             }
+//!     async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
+//!         for n in (0..=config.from).rev() {
+//!             ctx.info(format!("{n}…")).await;
+//!             ensure!(!ctx.is_cancelled(), "stopped at {n}");
 //!         }
-//!         ctx.result("liftoff", serde_json::json!(true)).await;
+//!         ctx.result("liftoff", true).await?;
 //!         Ok(())
 //!     }
 //! }
 //!
 //! register_experiment!(Countdown);
 //! ```
+//!
+//! `run` receives the configuration already validated against the schema (defaults filled in, bounds checked) and
+//! deserialized into `Config`, so a default is stated once, in the schema. Registration checks that the schema's
+//! own sample configuration deserializes into `Config`, so a field renamed on one side and not the other fails
+//! at start-up, not in a user's run.
 
 use crate::context::RunContext;
-use athanor_core::ExperimentDefinition;
+use athanor_core::schema::{Field, FieldKind};
+use athanor_core::{ExperimentDefinition, Schema};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+
+/// What `run` returns: `Ok(())` completes the run; an error fails it with the error's message (and its causes,
+/// outermost first). `anyhow::Error` converts from any error type, so `?` works on I/O, HTTP and parse errors, and
+/// `bail!`/`ensure!`/`.context(..)` (in the [`prelude`](crate::prelude)) phrase failures for the reader.
+pub type RunResult = anyhow::Result<()>;
 
 /// An experiment: a definition (name, description, version, schema) and the code of one run.
 ///
-/// `run` receives the run's context (configuration, logging, results, progress, cancellation) and ends the run
-/// by returning: `Ok(())` marks it completed, `Err(message)` failed with that message. A panic fails the run with
-/// the panic message and touches nothing else.
-#[async_trait::async_trait]
+/// A panic in `run` fails that run with the panic message and touches nothing else. One value serves every run
+/// of the experiment, possibly several at once, so per-run state belongs in `run`'s locals.
 pub trait Experiment: Send + Sync + 'static {
-    /// Identity and configuration schema. Called once at discovery; must be cheap and deterministic.
+    /// The configuration `run` receives: usually a `#[derive(Deserialize)]` struct whose fields mirror the
+    /// schema's. `serde_json::Value` takes it untyped.
+    type Config: DeserializeOwned + Send + 'static;
+
+    /// Identity and configuration schema. Called once at registration; must be cheap and deterministic.
     fn definition(&self) -> ExperimentDefinition;
 
-    /// Execute one run.
-    async fn run(&self, ctx: RunContext) -> Result<(), String>;
+    /// Execute one run with its validated configuration. Write it as `async fn run(..) -> RunResult`.
+    fn run(&self, ctx: RunContext, config: Self::Config) -> impl Future<Output = RunResult> + Send;
+}
+
+/// An [`Experiment`] with its configuration type erased, so experiments of different `Config` types can sit in
+/// one [`Registry`]. Every `Experiment` is one; there is nothing to implement.
+#[async_trait::async_trait]
+pub trait AnyExperiment: Send + Sync + 'static {
+    /// See [`Experiment::definition`].
+    fn definition(&self) -> ExperimentDefinition;
+
+    /// Whether `config` (a validated configuration) deserializes into the experiment's `Config`: `Ok` with the
+    /// paths of the keys `Config` has no field for (they would be silently unused), or serde's error.
+    fn check_config(&self, config: &serde_json::Value) -> Result<Vec<String>, String>;
+
+    /// Deserialize the run's configuration and run.
+    async fn run_erased(&self, ctx: RunContext) -> RunResult;
+}
+
+#[async_trait::async_trait]
+impl<E: Experiment> AnyExperiment for E {
+    fn definition(&self) -> ExperimentDefinition {
+        Experiment::definition(self)
+    }
+
+    fn check_config(&self, config: &serde_json::Value) -> Result<Vec<String>, String> {
+        let mut unread = Vec::new();
+        serde_ignored::deserialize(config, |path| unread.push(path.to_string()))
+            .map(|_: E::Config| unread)
+            .map_err(|error: serde_json::Error| error.to_string())
+    }
+
+    async fn run_erased(&self, ctx: RunContext) -> RunResult {
+        let config = E::Config::deserialize(ctx.config()).map_err(|error| {
+            anyhow::anyhow!("the validated configuration does not fit the experiment's Config type: {error}")
+        })?;
+        self.run(ctx, config).await
+    }
 }
 
 /// One experiment linked into the binary, collected by [`inventory`]. Made by [`register_experiment!`].
 pub struct Registration {
     /// Builds the experiment value.
-    pub make: fn() -> Box<dyn Experiment>,
+    pub make: fn() -> Box<dyn AnyExperiment>,
 }
 
 inventory::collect!(Registration);
@@ -74,21 +126,74 @@ macro_rules! register_experiment {
     };
 }
 
+/// Where an experiment came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled into this binary.
+    Builtin,
+    /// Declared in a manifest file, run as a command.
+    Command {
+        /// The manifest that declares it.
+        manifest: std::path::PathBuf,
+        /// The program and its arguments.
+        command: Vec<String>,
+    },
+}
+
 /// A registered experiment with its definition computed once.
 #[derive(Clone)]
 pub struct Registered {
     /// What the experiment declares.
     pub definition: Arc<ExperimentDefinition>,
     /// Its code.
-    pub experiment: Arc<dyn Experiment>,
+    pub experiment: Arc<dyn AnyExperiment>,
+    /// Compiled in, or declared in a manifest.
+    pub origin: Origin,
 }
 
-/// Two experiments claim the same name; the binary is misconfigured.
+/// Why a set of experiments cannot form a registry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("two experiments are registered under the name {0:?}; experiment names must be unique")]
-pub struct DuplicateExperiment(pub String);
+pub enum RegistryError {
+    /// Two experiments claim the same name.
+    #[error("two experiments are registered under the name {0:?}; experiment names must be unique")]
+    Duplicate(String),
+    /// The schema is inconsistent (a default outside its own bounds, …).
+    #[error("experiment {experiment:?} has an inconsistent schema: {errors}")]
+    BadSchema {
+        /// The experiment.
+        experiment: String,
+        /// What is wrong.
+        errors: athanor_core::ValidationErrors,
+    },
+    /// A configuration the schema accepts does not deserialize into the experiment's `Config` type.
+    #[error(
+        "experiment {experiment:?}: {probe} does not deserialize into its Config type: {error}; the schema's fields \
+         are {fields}: make the struct's fields match them (an optional field without a default is an `Option`)"
+    )]
+    ConfigMismatch {
+        /// The experiment.
+        experiment: String,
+        /// Which configuration failed, e.g. "a configuration with every number at its maximum".
+        probe: String,
+        /// serde's message, naming the field.
+        error: String,
+        /// The schema's top-level field names, for comparison with the struct's.
+        fields: String,
+    },
+    /// The schema declares fields that the `Config` type does not read: a knob in the form that does nothing.
+    #[error(
+        "experiment {experiment:?}: its Config type does not read the schema field(s) {unread}; add them to the \
+         struct or remove them from the schema"
+    )]
+    UnreadFields {
+        /// The experiment.
+        experiment: String,
+        /// The unread paths, comma-separated.
+        unread: String,
+    },
+}
 
-/// Every experiment this binary was built with, by name.
+/// Every experiment this server knows, by name.
 #[derive(Clone, Default)]
 pub struct Registry {
     by_name: BTreeMap<String, Registered>,
@@ -96,7 +201,7 @@ pub struct Registry {
 
 impl Registry {
     /// Collect every [`register_experiment!`] in the linked crates.
-    pub fn discover() -> Result<Registry, DuplicateExperiment> {
+    pub fn discover() -> Result<Registry, RegistryError> {
         Registry::from_experiments(
             inventory::iter::<Registration>.into_iter().map(|registration| (registration.make)()),
         )
@@ -104,21 +209,30 @@ impl Registry {
 
     /// Build a registry from explicit experiments (tests; embedding).
     pub fn from_experiments(
-        experiments: impl IntoIterator<Item = Box<dyn Experiment>>,
-    ) -> Result<Registry, DuplicateExperiment> {
-        let mut by_name = BTreeMap::new();
+        experiments: impl IntoIterator<Item = Box<dyn AnyExperiment>>,
+    ) -> Result<Registry, RegistryError> {
+        let mut registry = Registry::default();
         for experiment in experiments {
-            let definition = experiment.definition();
-            let name = definition.name.to_string();
-            let registered = Registered { definition: Arc::new(definition), experiment: Arc::from(experiment) };
-            if by_name.insert(name.clone(), registered).is_some() {
-                return Err(DuplicateExperiment(name));
-            }
+            registry.add(Arc::from(experiment), Origin::Builtin)?;
         }
-        Ok(Registry { by_name })
+        Ok(registry)
     }
 
-    /// The experiment called `name`, if this binary has it.
+    /// Add one experiment after checking it: a unique name, a consistent schema, and a `Config` type that the
+    /// schema's sample configuration deserializes into.
+    pub fn add(&mut self, experiment: Arc<dyn AnyExperiment>, origin: Origin) -> Result<(), RegistryError> {
+        let definition = experiment.definition();
+        let name = definition.name.to_string();
+        if self.by_name.contains_key(&name) {
+            return Err(RegistryError::Duplicate(name));
+        }
+        definition.schema.check().map_err(|errors| RegistryError::BadSchema { experiment: name.clone(), errors })?;
+        check_config_type(experiment.as_ref(), &definition.schema, &name)?;
+        self.by_name.insert(name, Registered { definition: Arc::new(definition), experiment, origin });
+        Ok(())
+    }
+
+    /// The experiment called `name`, if this server has it.
     pub fn get(&self, name: &str) -> Option<&Registered> {
         self.by_name.get(name)
     }
@@ -126,6 +240,11 @@ impl Registry {
     /// Every definition, by name.
     pub fn definitions(&self) -> impl Iterator<Item = &ExperimentDefinition> {
         self.by_name.values().map(|registered| registered.definition.as_ref())
+    }
+
+    /// Every experiment, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Registered> {
+        self.by_name.values()
     }
 
     /// How many experiments are registered.
@@ -136,5 +255,116 @@ impl Registry {
     /// True when no experiment is registered.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+}
+
+/// The `Config` of an experiment whose schema has no fields: holds nothing. (With fields in the schema, registration
+/// refuses it, since every field would be a knob that does nothing; take `serde_json::Value` to read them untyped.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoConfig;
+
+impl<'de> Deserialize<'de> for NoConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<NoConfig, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(NoConfig)
+    }
+}
+
+/// Prove at registration that `Config` can hold what the schema lets through, so a mismatch stops the server at
+/// start-up instead of failing a user's run: a configuration with every field, the same with every optional field
+/// that has no default left out (what a user who leaves them empty sends), and every number at its minimum and at
+/// its maximum (a `u8` for a field allowed up to 10,000 fails here). Each probe is first validated, so only
+/// configurations a user could really send are tried.
+fn check_config_type(experiment: &dyn AnyExperiment, schema: &Schema, name: &str) -> Result<(), RegistryError> {
+    let full = schema.sample();
+    let mut sparse = full.clone();
+    without_unset_optionals(&schema.fields, &mut sparse);
+    let mut smallest = full.clone();
+    at_bounds(&schema.fields, &mut smallest, Bound::Min);
+    let mut largest = full.clone();
+    at_bounds(&schema.fields, &mut largest, Bound::Max);
+    let probes = [
+        ("a configuration with every field set", full),
+        ("a configuration with the optional fields left empty", sparse),
+        ("a configuration with every number at its minimum", smallest),
+        ("a configuration with every number at its maximum", largest),
+    ];
+    for (index, (probe, config)) in probes.into_iter().enumerate() {
+        let Ok(config) = schema.validate(&config) else { continue };
+        match experiment.check_config(&config) {
+            // Unread keys are checked on the full configuration only, where every field is present.
+            Ok(unread) if index == 0 && !unread.is_empty() && config.as_object().is_some_and(|o| !o.is_empty()) => {
+                return Err(RegistryError::UnreadFields { experiment: name.to_owned(), unread: unread.join(", ") });
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let fields = schema.fields.iter().map(|field| format!("`{}`", field.name)).collect::<Vec<_>>();
+                return Err(RegistryError::ConfigMismatch {
+                    experiment: name.to_owned(),
+                    probe: probe.to_owned(),
+                    error,
+                    fields: if fields.is_empty() { "none".to_owned() } else { fields.join(", ") },
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove every optional scalar without a default (validation leaves those absent when a user leaves them empty).
+fn without_unset_optionals(fields: &[Field], value: &mut serde_json::Value) {
+    let Some(object) = value.as_object_mut() else { return };
+    for field in fields {
+        match &field.kind {
+            FieldKind::Group { fields } => {
+                if let Some(inner) = object.get_mut(&field.name) {
+                    without_unset_optionals(fields, inner);
+                }
+            }
+            FieldKind::List { item, .. } => {
+                if let Some(serde_json::Value::Array(items)) = object.get_mut(&field.name) {
+                    items.iter_mut().for_each(|entry| without_unset_optionals(item, entry));
+                }
+            }
+            _ if !field.required && field.default_value().is_none() => {
+                object.remove(&field.name);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Bound {
+    Min,
+    Max,
+}
+
+/// Set every bounded number to its bound, recursively.
+fn at_bounds(fields: &[Field], value: &mut serde_json::Value, bound: Bound) {
+    let Some(object) = value.as_object_mut() else { return };
+    for field in fields {
+        let replacement = match (&field.kind, bound) {
+            (FieldKind::Integer { min: Some(limit), .. }, Bound::Min)
+            | (FieldKind::Integer { max: Some(limit), .. }, Bound::Max) => Some(serde_json::Value::from(*limit)),
+            (FieldKind::Float { min: Some(limit), .. }, Bound::Min)
+            | (FieldKind::Float { max: Some(limit), .. }, Bound::Max) => Some(serde_json::Value::from(*limit)),
+            (FieldKind::Group { fields }, _) => {
+                if let Some(inner) = object.get_mut(&field.name) {
+                    at_bounds(fields, inner, bound);
+                }
+                None
+            }
+            (FieldKind::List { item, .. }, _) => {
+                if let Some(serde_json::Value::Array(items)) = object.get_mut(&field.name) {
+                    items.iter_mut().for_each(|entry| at_bounds(item, entry, bound));
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(replacement) = replacement {
+            object.insert(field.name.clone(), replacement);
+        }
     }
 }

@@ -1,28 +1,48 @@
 //! Athanor's engine: experiments that really run.
 //!
-//! - [`experiment`] — the [`Experiment`] trait, [`register_experiment!`] and the [`Registry`] that discovers
-//!   every registered experiment through `inventory`.
-//! - [`context`] — [`RunContext`], the API a run sees: config, logs, results, progress, cancellation.
+//! - [`experiment`] — the [`Experiment`] trait (a typed `Config`, an `async fn run` returning [`RunResult`]),
+//!   [`register_experiment!`] and the [`Registry`] that discovers every registered experiment through
+//!   `inventory`.
+//! - [`context`] — [`RunContext`], the API a run sees: logs, results, series, progress, cancellation.
+//! - [`command`] — experiments in any language: programs declared in a manifest (`athanor.toml`), run as child
+//!   processes speaking a line protocol, reloaded when the file changes.
 //! - [`supervisor`] — [`Runtime`]: FIFO queue under a concurrency limit, one tokio task per run, panics and
 //!   errors become `failed`, cooperative then forced cancel, timeouts, start-up recovery.
 //! - `writer` — the single batching writer and its back-pressure policy (nothing accepted is dropped).
 //! - [`hub`] and [`subscribe`] — live events, and subscriptions that resume after any `seq` with no gap.
+//! - [`testing`] — a temporary-database harness for experiment authors' own tests.
 //!
 //! This crate is server-only (tokio); the browser never links it. The data it emits (events, progress) is
 //! defined in `athanor-core` so the dashboard can decode it.
 
+pub mod command;
 pub mod context;
 pub mod experiment;
 pub mod hub;
 pub mod subscribe;
 pub mod supervisor;
+pub mod testing;
 mod writer;
 
 pub use async_trait::async_trait;
 pub use context::RunContext;
-pub use experiment::{DuplicateExperiment, Experiment, Registered, Registration, Registry};
+pub use experiment::{
+    AnyExperiment, Experiment, NoConfig, Origin, Registered, Registration, Registry, RegistryError, RunResult,
+};
 pub use supervisor::{CancelOutcome, RecoveryReport, Runtime, RuntimeConfig, RuntimeError};
 pub use writer::{MAX_LINES_PER_MESSAGE, MAX_MESSAGES_PER_COMMIT};
 
 #[doc(hidden)]
 pub use inventory;
+
+/// Re-exported so experiment crates need no direct dependency to use `?`, `bail!` and `.context(..)`.
+pub use anyhow;
+
+/// Everything an experiment file needs, in one `use athanor_runtime::prelude::*;`.
+pub mod prelude {
+    pub use crate::{register_experiment, Experiment, NoConfig, RunContext, RunResult};
+    pub use anyhow::{anyhow, bail, ensure, Context as _};
+    pub use athanor_core::schema::Field;
+    pub use athanor_core::{ExperimentDefinition, LogLevel, Schema};
+    pub use serde::Deserialize;
+}

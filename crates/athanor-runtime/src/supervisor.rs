@@ -1,13 +1,13 @@
 //! The supervisor: starts runs in FIFO order under a concurrency limit, watches each one, and writes its end.
 
 use crate::context::RunContext;
-use crate::experiment::Registry;
+use crate::experiment::{Registered, Registry};
 use crate::hub::Hub;
 use crate::writer::{Writer, WriterMessage};
 use athanor_core::{LifecycleEvent, Run, RunEvent, RunStatus};
 use athanor_store::{Store, StoreError};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -96,14 +96,22 @@ pub struct RecoveryReport {
     pub requeued: Vec<Uuid>,
 }
 
+/// A run waiting for a slot, with the experiment as it was when the run was created: a manifest reload in
+/// between does not change what an accepted run executes.
+struct Queued {
+    run: Run,
+    registered: Registered,
+}
+
 struct Queue {
-    waiting: VecDeque<Run>,
+    waiting: VecDeque<Queued>,
     running: usize,
 }
 
 struct Inner {
     store: Store,
-    registry: Registry,
+    /// Replaced whole when the experiment manifest changes; readers take a snapshot (`Arc`) and never block it.
+    registry: RwLock<Arc<Registry>>,
     hub: Arc<Hub>,
     writer: mpsc::Sender<WriterMessage>,
     config: RuntimeConfig,
@@ -133,7 +141,7 @@ impl Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 store,
-                registry,
+                registry: RwLock::new(Arc::new(registry)),
                 hub,
                 writer: sender,
                 config,
@@ -149,9 +157,16 @@ impl Runtime {
         &self.inner.store
     }
 
-    /// The experiments this server knows.
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
+    /// The experiments this server knows now (a snapshot: a later [`Runtime::set_registry`] does not change it).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.inner.registry.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Replace the experiments this server knows, e.g. after the manifest file changed. Runs already created keep
+    /// the experiment they were created with; new runs and the dashboard see the new set at once.
+    pub fn set_registry(&self, registry: Registry) {
+        *self.inner.registry.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(registry);
+        self.inner.hub.publish_lifecycle(LifecycleEvent::ExperimentsChanged);
     }
 
     /// The event hub, for subscriptions and for announcing instance changes.
@@ -173,9 +188,24 @@ impl Runtime {
             self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(failed));
             report.interrupted.push(run.id);
         }
+        let registry = self.registry();
         for run in self.inner.store.runs_with_status(RunStatus::Pending).await? {
-            report.requeued.push(run.id);
-            self.enqueue(run);
+            let experiment = match self.inner.store.get_instance(run.instance_id).await? {
+                Some(instance) => instance.experiment,
+                None => continue, // deleted with its runs meanwhile
+            };
+            match registry.get(experiment.as_str()) {
+                Some(registered) => {
+                    report.requeued.push(run.id);
+                    self.enqueue(run, registered.clone());
+                }
+                None => {
+                    let message = format!("experiment {:?} is not available on this server", experiment.as_str());
+                    let failed = self.inner.store.transition_run(run.id, RunStatus::Failed, Some(&message)).await?;
+                    self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(failed));
+                    report.interrupted.push(run.id);
+                }
+            }
         }
         Ok(report)
     }
@@ -185,8 +215,10 @@ impl Runtime {
     pub async fn start(&self, instance_id: Uuid) -> Result<Run, RuntimeError> {
         let instance =
             self.inner.store.get_instance(instance_id).await?.ok_or(RuntimeError::InstanceNotFound(instance_id))?;
-        let registered = self.inner.registry.get(instance.experiment.as_str()).ok_or_else(|| {
-            RuntimeError::UnknownExperiment { instance: instance_id, experiment: instance.experiment.to_string() }
+        let registry = self.registry();
+        let registered = registry.get(instance.experiment.as_str()).ok_or_else(|| RuntimeError::UnknownExperiment {
+            instance: instance_id,
+            experiment: instance.experiment.to_string(),
         })?;
         // Re-validate against the schema as it is now: it fills defaults of fields added since the instance was
         // saved, and refuses to start a configuration the experiment would misread.
@@ -199,7 +231,7 @@ impl Runtime {
         })?;
         let run = self.inner.store.create_run(instance_id, &config, &registered.definition.version).await?;
         self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(run.clone()));
-        self.enqueue(run.clone());
+        self.enqueue(run.clone(), registered.clone());
         Ok(run)
     }
 
@@ -207,7 +239,7 @@ impl Runtime {
     pub async fn cancel(&self, run_id: Uuid) -> Result<CancelOutcome, RuntimeError> {
         let queued = {
             let mut queue = lock(&self.inner.queue);
-            let position = queue.waiting.iter().position(|run| run.id == run_id);
+            let position = queue.waiting.iter().position(|queued| queued.run.id == run_id);
             position.and_then(|index| queue.waiting.remove(index))
         };
         if queued.is_some() {
@@ -249,8 +281,8 @@ impl Runtime {
         self.inner.tasks.reopen();
     }
 
-    fn enqueue(&self, run: Run) {
-        lock(&self.inner.queue).waiting.push_back(run);
+    fn enqueue(&self, run: Run, registered: Registered) {
+        lock(&self.inner.queue).waiting.push_back(Queued { run, registered });
         self.pump();
     }
 
@@ -258,14 +290,14 @@ impl Runtime {
     fn pump(&self) {
         let mut queue = lock(&self.inner.queue);
         while queue.running < self.inner.config.max_concurrent_runs.max(1) {
-            let Some(run) = queue.waiting.pop_front() else { break };
+            let Some(Queued { run, registered }) = queue.waiting.pop_front() else { break };
             queue.running += 1;
             let token = CancellationToken::new();
             lock(&self.inner.active).insert(run.id, token.clone());
             let runtime = self.clone();
             self.inner.tasks.spawn(async move {
                 let run_id = run.id;
-                runtime.execute(run, token).await;
+                runtime.execute(run, registered, token).await;
                 lock(&runtime.inner.active).remove(&run_id);
                 lock(&runtime.inner.queue).running -= 1;
                 runtime.pump();
@@ -279,7 +311,7 @@ impl Runtime {
     }
 
     /// Execute one run to its end. Never panics: every failure becomes the run's status.
-    async fn execute(&self, run: Run, cancel: CancellationToken) {
+    async fn execute(&self, run: Run, registered: Registered, cancel: CancellationToken) {
         let run_id = run.id;
         if cancel.is_cancelled() {
             self.finish(run_id, RunStatus::Cancelled, Some("cancelled before it started".into())).await;
@@ -295,20 +327,6 @@ impl Runtime {
             }
         }
 
-        let instance = match self.inner.store.get_instance(run.instance_id).await {
-            Ok(Some(instance)) => instance,
-            Ok(None) => return, // deleted with its runs meanwhile
-            Err(error) => {
-                self.finish(run_id, RunStatus::Failed, Some(format!("could not load the instance: {error}"))).await;
-                return;
-            }
-        };
-        let Some(registered) = self.inner.registry.get(instance.experiment.as_str()).cloned() else {
-            let message = format!("experiment {:?} is not available on this server", instance.experiment.as_str());
-            self.finish(run_id, RunStatus::Failed, Some(message)).await;
-            return;
-        };
-
         if self.inner.writer.send(WriterMessage::Open { run_id, last_seq: 0 }).await.is_err() {
             self.finish(run_id, RunStatus::Failed, Some("the runtime is shutting down".into())).await;
             return;
@@ -321,7 +339,7 @@ impl Runtime {
             cancel.clone(),
         );
         let experiment = registered.experiment.clone();
-        let mut task = tokio::spawn(async move { experiment.run(ctx).await });
+        let mut task = tokio::spawn(async move { experiment.run_erased(ctx).await });
 
         let deadline = async {
             match self.inner.config.run_timeout {
@@ -404,10 +422,11 @@ impl Runtime {
     }
 }
 
-fn outcome(joined: Result<Result<(), String>, tokio::task::JoinError>) -> (RunStatus, Option<String>) {
+fn outcome(joined: Result<crate::RunResult, tokio::task::JoinError>) -> (RunStatus, Option<String>) {
     match joined {
         Ok(Ok(())) => (RunStatus::Completed, None),
-        Ok(Err(message)) => (RunStatus::Failed, Some(message)),
+        // `{:#}` prints the error with its causes ("reading data.csv: permission denied"), one line.
+        Ok(Err(error)) => (RunStatus::Failed, Some(format!("{error:#}"))),
         Err(join_error) if join_error.is_panic() => {
             let payload = join_error.into_panic();
             let message = payload

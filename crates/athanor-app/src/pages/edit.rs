@@ -7,8 +7,9 @@
 use crate::app::ErrorPanel;
 use crate::error::AppError;
 use crate::pages::instance::get_instance_details;
+use crate::pages::refresh_on_lifecycle;
 use crate::pages::schema_form::{FormState, SchemaFields};
-use athanor_core::{ExperimentDefinition, FieldError, Instance, ValidationErrors};
+use athanor_core::{ExperimentDefinition, FieldError, Instance, LifecycleEvent, ValidationErrors};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -152,12 +153,12 @@ pub fn EditInstancePage() -> impl IntoView {
 #[component]
 fn InstanceForm(experiments: Vec<ExperimentDefinition>, existing: Option<Instance>) -> impl IntoView {
     let editing = existing.is_some();
-    let experiments = StoredValue::new(experiments);
-    let first = experiments.with_value(|all| all.first().map(|d| d.name.to_string()).unwrap_or_default());
+    let first = experiments.first().map(|d| d.name.to_string()).unwrap_or_default();
+    let experiments = RwSignal::new(experiments);
     let experiment = RwSignal::new(existing.as_ref().map(|i| i.experiment.to_string()).unwrap_or(first));
     let definition = Memo::new(move |_| {
         let wanted = experiment.get();
-        experiments.with_value(|all| all.iter().find(|d| d.name.as_str() == wanted).cloned())
+        experiments.with(|all| all.iter().find(|d| d.name.as_str() == wanted).cloned())
     });
     let name = RwSignal::new(existing.as_ref().map(|i| i.name.to_string()).unwrap_or_default());
     let description = RwSignal::new(existing.as_ref().map(|i| i.description.to_string()).unwrap_or_default());
@@ -200,6 +201,33 @@ fn InstanceForm(experiments: Vec<ExperimentDefinition>, existing: Option<Instanc
             navigate(&format!("/instances/{}", instance.id), Default::default());
         }
     });
+
+    if !editing {
+        // The manifest of command experiments can change while this form is open: follow it, so an experiment
+        // just added to `athanor.toml` appears in the picker without a reload.
+        refresh_on_lifecycle(
+            move || {
+                leptos::task::spawn_local(async move {
+                    if let Ok(list) = list_experiments().await {
+                        experiments.set(list);
+                    }
+                })
+            },
+            |event| matches!(event, LifecycleEvent::ExperimentsChanged),
+        );
+        // The chosen experiment was removed (or there was none): fall back to the first one there is.
+        Effect::new(move |_| {
+            let names: Vec<String> = experiments.with(|all| all.iter().map(|d| d.name.to_string()).collect());
+            if !names.contains(&experiment.get_untracked()) {
+                if let Some(first) = names.first() {
+                    experiment.set(first.clone());
+                    if let Some(definition) = definition.get_untracked() {
+                        config.set(definition.schema.defaults());
+                    }
+                }
+            }
+        });
+    }
 
     let on_experiment_change = move |ev| {
         experiment.set(event_target_value(&ev));
@@ -247,11 +275,13 @@ fn InstanceForm(experiments: Vec<ExperimentDefinition>, existing: Option<Instanc
             <div class="field">
                 <label for="field-experiment">"Experiment"</label>
                 <select id="field-experiment" name="experiment" disabled=editing on:change=on_experiment_change prop:value=move || experiment.get()>
-                    {experiments
-                        .get_value()
-                        .into_iter()
-                        .map(|d| view! { <option value=d.name.to_string()>{d.name.to_string()}</option> })
-                        .collect_view()}
+                    {move || {
+                        experiments
+                            .get()
+                            .into_iter()
+                            .map(|d| view! { <option value=d.name.to_string()>{d.name.to_string()}</option> })
+                            .collect_view()
+                    }}
                 </select>
                 {editing.then(|| view! { <input type="hidden" name="experiment" prop:value=move || experiment.get() /> })}
                 <p class="help">{move || definition.get().map(|d| format!("{} (version {})", d.description, d.version))}</p>

@@ -1,5 +1,6 @@
 //! One module per page: the component and the server functions it calls, side by side.
 
+pub mod banner;
 pub mod chart;
 pub mod compare;
 pub mod dashboard;

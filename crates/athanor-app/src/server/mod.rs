@@ -7,6 +7,7 @@ mod seed;
 use crate::app::{shell, App};
 use crate::error::AppError;
 use anyhow::Context as _;
+use athanor_runtime::command::CommandManifest;
 use athanor_runtime::{Registry, Runtime, RuntimeConfig};
 use athanor_store::Store;
 use axum::extract::FromRef;
@@ -35,7 +36,12 @@ pub struct Config {
     pub seed_demos: bool,
     /// Concurrency limit, cancel grace period and run timeout.
     pub runtime: RuntimeConfig,
+    /// The manifest of command experiments (`athanor.toml`), if any; re-read whenever it changes.
+    pub experiments_manifest: Option<PathBuf>,
 }
+
+/// The manifest file read when `ATHANOR_EXPERIMENTS` is not set, if it exists in the current directory.
+pub const DEFAULT_MANIFEST: &str = "athanor.toml";
 
 impl Config {
     /// Read `DATABASE_URL` (default `sqlite://athanor.db`), `ATHANOR_ADDR` (default `127.0.0.1:3000`, also taken
@@ -43,6 +49,8 @@ impl Config {
     /// `ATHANOR_SEED_DEMOS` (`0` turns seeding off), `ATHANOR_MAX_CONCURRENT_RUNS` (default 8),
     /// `ATHANOR_CANCEL_GRACE_SECS` (default 5) and `ATHANOR_RUN_TIMEOUT_SECS` (default 86400; 0 means none).
     /// `ATHANOR_ALLOWED_HOSTS` (comma-separated `host:port`) is read at start: extra names the server answers to.
+    /// `ATHANOR_EXPERIMENTS` names the manifest of command experiments (default `./athanor.toml` when it exists;
+    /// a named file must exist).
     pub fn from_env() -> anyhow::Result<Config> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -74,6 +82,10 @@ impl Config {
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()).into(),
             seed_demos: var("ATHANOR_SEED_DEMOS").as_deref() != Some("0"),
             runtime,
+            experiments_manifest: match var("ATHANOR_EXPERIMENTS") {
+                Some(path) => Some(PathBuf::from(path)),
+                None => Some(PathBuf::from(DEFAULT_MANIFEST)).filter(|path| path.is_file()),
+            },
         })
     }
 }
@@ -87,6 +99,8 @@ pub struct AppState {
     pub store: Store,
     /// The engine: experiments, runs, live events.
     pub runtime: Runtime,
+    /// The manifest of command experiments, when the server reads one.
+    pub manifest: Option<Arc<CommandManifest>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -107,6 +121,7 @@ pub struct Server {
     /// Its state, for tests that want to look at the database directly.
     pub state: AppState,
     task: JoinHandle<std::io::Result<()>>,
+    manifest_watch: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -118,6 +133,9 @@ impl Server {
     /// Stop serving at once (tests).
     pub fn abort(&self) {
         self.task.abort();
+        if let Some(watch) = &self.manifest_watch {
+            watch.abort();
+        }
     }
 }
 
@@ -127,10 +145,24 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     // Naming every demo keeps the linker from discarding the object files that hold their registrations; the
     // check after discovery turns a silently missing experiment into a start-up error.
     let demos = athanor_demos::definitions();
-    let registry = Registry::discover()?;
-    if let Some(missing) = demos.iter().find(|demo| registry.get(demo.name.as_str()).is_none()) {
+    let builtins = Registry::discover()?;
+    if let Some(missing) = demos.iter().find(|demo| builtins.get(demo.name.as_str()).is_none()) {
         anyhow::bail!("demo experiment {} was not discovered; is athanor-demos linked?", missing.name);
     }
+    let (manifest, registry) = match &config.experiments_manifest {
+        None => (None, builtins),
+        Some(path) => {
+            let (manifest, registry) = CommandManifest::load(path, builtins).map_err(|problems| {
+                anyhow::anyhow!(
+                    "the experiment manifest has {} problem(s); fix them and start again:\n{}",
+                    problems.len(),
+                    problems.join("\n")
+                )
+            })?;
+            tracing::info!(manifest = %path.display(), experiments = registry.len(), "read the experiment manifest");
+            (Some(Arc::new(manifest)), registry)
+        }
+    };
     if config.seed_demos {
         let created = seed_demo_instances(&store, &registry).await?;
         if created > 0 {
@@ -158,7 +190,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    let state = AppState { leptos_options: leptos_options.clone(), store, runtime };
+    let manifest_watch = manifest.as_ref().map(|manifest| manifest.clone().watch(runtime.clone()));
+    let state = AppState { leptos_options: leptos_options.clone(), store, runtime, manifest };
     let extra_hosts: Vec<String> = std::env::var("ATHANOR_ALLOWED_HOSTS")
         .unwrap_or_default()
         .split(',')
@@ -170,7 +203,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown_signal()).await
     });
-    Ok(Server { addr, state, task })
+    Ok(Server { addr, state, task, manifest_watch })
 }
 
 fn router(state: AppState) -> Router {
@@ -188,6 +221,17 @@ async fn shutdown_signal() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
+}
+
+/// The whole server, configured from the environment ([`Config::from_env`]): log to stderr, start, serve until
+/// Ctrl-C. The `athanor` binary's `main` is this call; so is the `main` of a crate that builds its own server with
+/// its own Rust experiments linked in (every `register_experiment!` in the binary is discovered).
+pub async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let config = Config::from_env()?;
+    let server = start(config).await?;
+    tracing::info!("Athanor is serving http://{}", server.addr);
+    server.wait().await
 }
 
 /// Log to stderr, filtered by `RUST_LOG` (default: info for Athanor, warn for the rest).

@@ -1,8 +1,10 @@
 //! Demo instances for a brand-new database, so the first thing a user sees is something to run.
 
 use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName};
+use athanor_demos::DemoInstance;
 use athanor_runtime::Registry;
 use athanor_store::Store;
+use serde_json::json;
 
 /// Create the demo instances if the database has no instance at all; returns how many were created.
 ///
@@ -14,11 +16,15 @@ pub async fn seed_demo_instances(store: &Store, experiments: &Registry) -> anyho
     let mut created = 0;
     // Oldest first, so the dashboard (newest first) shows them in reverse list order: the last demo on top would
     // be odd, so create them in reverse.
-    for demo in athanor_demos::demo_instances().into_iter().rev() {
-        let definition = &experiments
-            .get(demo.experiment)
-            .ok_or_else(|| anyhow::anyhow!("demo {:?} names unknown experiment {}", demo.name, demo.experiment))?
-            .definition;
+    let builtin = athanor_demos::demo_instances().into_iter().map(|demo| (demo, true));
+    let commands = command_demo_instances().into_iter().map(|demo| (demo, false));
+    for (demo, required) in builtin.chain(commands).collect::<Vec<_>>().into_iter().rev() {
+        let definition = match experiments.get(demo.experiment) {
+            Some(registered) => &registered.definition,
+            // Command demos exist only when the repository's `athanor.toml` is the manifest in use.
+            None if !required => continue,
+            None => anyhow::bail!("demo {:?} names unknown experiment {}", demo.name, demo.experiment),
+        };
         let config = demo
             .configuration(&definition.schema)
             .map_err(|errors| anyhow::anyhow!("demo {:?}: {errors}", demo.name))?;
@@ -32,4 +38,34 @@ pub async fn seed_demo_instances(store: &Store, experiments: &Registry) -> anyho
         created += 1;
     }
     Ok(created)
+}
+
+/// Instances of the command demos that the repository's `athanor.toml` declares (Python and shell programs).
+fn command_demo_instances() -> Vec<DemoInstance> {
+    vec![
+        DemoInstance {
+            experiment: "llm_eval",
+            name: "LLM eval: GPT-4, baseline prompt",
+            description: "A Python experiment: 40 simulated questions, accuracy and token counts.",
+            config: json!({"model": "gpt-4", "prompt_variant": "baseline"}),
+        },
+        DemoInstance {
+            experiment: "llm_eval",
+            name: "LLM eval: Claude 3, chain of thought",
+            description: "The same evaluation with another model and prompt; compare it with the GPT-4 one.",
+            config: json!({"model": "claude-3", "prompt_variant": "chain-of-thought"}),
+        },
+        DemoInstance {
+            experiment: "ignore_sigterm",
+            name: "Ignores SIGTERM (cancel me)",
+            description: "A Python process that ignores SIGTERM: cancel shows the forced stop after the grace period.",
+            config: json!({}),
+        },
+        DemoInstance {
+            experiment: "shell_countdown",
+            name: "Shell countdown",
+            description: "A POSIX shell script speaking the protocol with printf.",
+            config: json!({}),
+        },
+    ]
 }

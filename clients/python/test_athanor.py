@@ -1,0 +1,437 @@
+"""Tests of the Athanor Python client. Standard library only:
+
+    python3 -m unittest discover clients/python
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from contextlib import redirect_stdout
+from unittest import mock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import athanor  # noqa: E402 - after the path is set
+
+PROTOCOL_ENV = ("ATHANOR_PROTOCOL", "ATHANOR_RUN_ID", "ATHANOR_EXPERIMENT", "ATHANOR_CONFIG", "ATHANOR_FD")
+
+
+def clean_env(**extra):
+    """The current environment without any ATHANOR_* variable, plus ``extra``."""
+    env = {key: value for key, value in os.environ.items() if key not in PROTOCOL_ENV}
+    env["PYTHONPATH"] = HERE
+    env.update(extra)
+    return env
+
+
+def run_child(code, env, fd3=True, timeout=30):
+    """Run ``code`` in a new interpreter with a pipe on file descriptor 3 (exactly 3, as Athanor does); return
+    (exit status, protocol lines parsed as JSON, stdout)."""
+    read_end, write_end = os.pipe()
+
+    def put_pipe_on_fd3():
+        os.dup2(write_end, 3)
+
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=put_pipe_on_fd3 if fd3 else None,
+            pass_fds=(3,) if fd3 else (),
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        raw = pipe.read()
+    stdout, stderr = child.communicate(timeout=timeout)
+    lines = raw.decode("utf-8").splitlines()
+    return child.returncode, [json.loads(line) for line in lines], stdout.decode(), stderr.decode()
+
+
+class Pipe:
+    """A pipe whose write end is ATHANOR_FD for this process, drained by a thread."""
+
+    def __init__(self):
+        self.read_end, self.write_end = os.pipe()
+        self.data = bytearray()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        while True:
+            chunk = os.read(self.read_end, 65536)
+            if not chunk:
+                return
+            with self.lock:
+                self.data += chunk
+
+    def lines(self):
+        """The complete lines received so far, parsed."""
+        with self.lock:
+            complete = bytes(self.data[: self.data.rfind(b"\n") + 1])
+        return [json.loads(line) for line in complete.decode("utf-8").splitlines()]
+
+    def wait_for(self, count, timeout=2.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines()
+            if len(lines) >= count:
+                return lines
+            time.sleep(0.005)
+        return self.lines()
+
+    def until_marker(self, timeout=5.0):
+        """Write a marker line behind whatever is in the pipe, wait for it, and return the lines before it."""
+        os.write(self.write_end, b'{"type":"test-marker"}\n')
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines()
+            if lines and lines[-1] == {"type": "test-marker"}:
+                with self.lock:
+                    del self.data[-len(b'{"type":"test-marker"}\n'):]
+                return lines[:-1]
+            time.sleep(0.002)
+        raise AssertionError("the marker never came through the pipe")
+
+    def close(self):
+        os.close(self.write_end)
+        self.thread.join(5)
+        os.close(self.read_end)
+
+
+class InProcess(unittest.TestCase):
+    """Base: the client talks to a pipe of this process (ATHANOR_FD set to its write end)."""
+
+    def setUp(self):
+        athanor._reset_for_tests()
+        self.pipe = Pipe()
+        self.env = mock.patch.dict(os.environ, {"ATHANOR_FD": str(self.pipe.write_end), "ATHANOR_PROTOCOL": "1"})
+        self.env.start()
+
+    def tearDown(self):
+        athanor._reset_for_tests()
+        self.env.stop()
+        self.pipe.close()
+
+    def sent(self):
+        """Everything the client wrote so far, as parsed lines (flushes, then waits for an end marker)."""
+        athanor.flush()
+        return self.pipe.until_marker()
+
+
+class MessagesOnFd3(unittest.TestCase):
+    def test_every_message_is_one_json_object_per_line_of_the_documented_shape(self):
+        code = """
+import athanor
+assert athanor.inside_athanor()
+athanor.log("plain")
+athanor.debug("with metadata", step=3, tags=["a", "b"])
+athanor.log("a warning", level="warn")
+athanor.error("an error", code=7)
+athanor.result("accuracy", 0.93)
+athanor.result("matrix", {"rows": [[1, 2], [3, 4]], "label": "é ✓"})
+athanor.series("loss", 12, 0.25)
+athanor.progress(3, 10, "three of ten")
+athanor.progress(4)
+athanor.fail(ValueError("it broke"))
+print("stdout stays stdout")
+"""
+        status, lines, stdout, stderr = run_child(code, clean_env(ATHANOR_FD="3", ATHANOR_PROTOCOL="1"))
+        self.assertEqual(status, 0, stderr)
+        self.assertEqual(stdout, "stdout stays stdout\n")
+        self.assertEqual(lines, [
+            {"type": "log", "level": "info", "message": "plain"},
+            {"type": "log", "level": "debug", "message": "with metadata", "metadata": {"step": 3, "tags": ["a", "b"]}},
+            {"type": "log", "level": "warn", "message": "a warning"},
+            {"type": "log", "level": "error", "message": "an error", "metadata": {"code": 7}},
+            {"type": "result", "key": "accuracy", "value": 0.93},
+            {"type": "result", "key": "matrix", "value": {"rows": [[1, 2], [3, 4]], "label": "é ✓"}},
+            {"type": "result", "key": "loss/12", "value": 0.25},
+            {"type": "progress", "current": 3, "total": 10, "message": "three of ten"},
+            {"type": "progress", "current": 4},
+            {"type": "fail", "error": "it broke"},
+        ])
+
+    def test_what_is_buffered_is_written_at_exit(self):
+        code = "import athanor\nfor i in range(1000): athanor.log(f'line {i}')\n"
+        status, lines, _, stderr = run_child(code, clean_env(ATHANOR_FD="3"))
+        self.assertEqual(status, 0, stderr)
+        self.assertEqual([line["message"] for line in lines], ["line %d" % i for i in range(1000)])
+
+    def test_a_different_protocol_version_is_refused(self):
+        code = "import athanor\nathanor.log('x')\n"
+        status, lines, _, stderr = run_child(code, clean_env(ATHANOR_FD="3", ATHANOR_PROTOCOL="2"))
+        self.assertEqual(status, 1)
+        self.assertEqual(lines, [])
+        self.assertIn("protocol 2", stderr)
+
+    def test_a_closed_descriptor_falls_back_to_stdout(self):
+        code = "import athanor\nathanor.log('x')\nprint(athanor.inside_athanor())\n"
+        status, lines, stdout, stderr = run_child(code, clean_env(ATHANOR_FD="3"), fd3=False)
+        self.assertEqual(status, 0, stderr)
+        self.assertEqual(stdout, "[info] x\nFalse\n")
+        self.assertIn("ATHANOR_FD", stderr)
+
+
+class Buffering(InProcess):
+    def test_a_lone_line_is_flushed_by_the_timer_without_any_further_call(self):
+        athanor.log("alone")
+        lines = self.pipe.wait_for(1, timeout=1.0)
+        self.assertEqual(lines, [{"type": "log", "level": "info", "message": "alone"}])
+
+    def test_fail_is_written_at_once(self):
+        with mock.patch.object(athanor, "FLUSH_INTERVAL", 60.0):  # the timer cannot be what flushes
+            athanor.log("before")
+            athanor.fail("broken")
+            lines = self.pipe.wait_for(2)
+        self.assertEqual(lines[-1], {"type": "fail", "error": "broken"})
+        self.assertEqual(len(lines), 2)
+
+    def test_many_threads_never_interleave_lines(self):
+        def worker(n):
+            for i in range(5000):
+                athanor.info("t%d line %d" % (n, i), thread=n)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        lines = self.sent()
+        self.assertEqual(len(lines), 40000)
+        for n in range(8):
+            mine = [line["message"] for line in lines if line["metadata"]["thread"] == n]
+            self.assertEqual(mine, ["t%d line %d" % (n, i) for i in range(5000)])
+
+    @unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+    def test_parent_and_forked_child_both_report_whole_lines(self):
+        athanor.log("before fork")
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running the parent's test machinery
+            try:
+                for i in range(3000):
+                    athanor.log("child %d %s" % (i, "x" * (i % 200)))
+                athanor.flush()
+            finally:
+                os._exit(0)
+        for i in range(3000):
+            athanor.log("parent %d %s" % (i, "y" * (i % 200)))
+        athanor.flush()
+        os.waitpid(pid, 0)
+        lines = self.pipe.wait_for(6001)
+        messages = [line["message"] for line in lines]
+        self.assertEqual(messages.count("before fork"), 1)
+        self.assertEqual(len([m for m in messages if m.startswith("child ")]), 3000)
+        self.assertEqual(len([m for m in messages if m.startswith("parent ")]), 3000)
+
+
+class Encoding(InProcess):
+    def test_nan_and_infinities_become_null(self):
+        athanor.result("nan", float("nan"))
+        athanor.result("nested", {"a": [1.0, float("inf"), -float("inf")], "b": 2})
+        athanor.info("metadata too", value=float("nan"))
+        self.assertEqual(self.sent(), [
+            {"type": "result", "key": "nan", "value": None},
+            {"type": "result", "key": "nested", "value": {"a": [1.0, None, None], "b": 2}},
+            {"type": "log", "level": "info", "message": "metadata too", "metadata": {"value": None}},
+        ])
+
+    def test_values_json_cannot_encode_fall_back(self):
+        class ArrayLike:
+            def tolist(self):
+                return [1, 2, float("nan")]
+
+        class Thing:
+            def __str__(self):
+                return "a thing"
+
+        loop = []
+        loop.append(loop)
+        athanor.result("array", ArrayLike())
+        athanor.result("thing", {"x": Thing(), (1, 2): "tuple key"})
+        athanor.result("cycle", loop)
+        athanor.log(Thing())
+        self.assertEqual(self.sent(), [
+            {"type": "result", "key": "array", "value": [1, 2, None]},
+            {"type": "result", "key": "thing", "value": {"x": "a thing", "(1, 2)": "tuple key"}},
+            {"type": "result", "key": "cycle", "value": ["<cycle>"]},
+            {"type": "log", "level": "info", "message": "a thing"},
+        ])
+
+    def test_control_characters_and_lone_surrogates_keep_lines_valid(self):
+        athanor.log('quote " backslash \\ newline \n tab \t nul \0 surrogate \udcff')
+        (line,) = self.sent()
+        self.assertEqual(line["message"], 'quote " backslash \\ newline \n tab \t nul \0 surrogate ?')
+
+    def test_an_oversized_log_message_is_shortened_under_the_cap(self):
+        athanor.log("é" * athanor.MAX_LINE_BYTES, big=True)
+        lines = self.sent()
+        raw = bytes(self.pipe.data).split(b"\n")[0]
+        self.assertLessEqual(len(raw), athanor.MAX_LINE_BYTES)
+        self.assertIn("truncated", lines[0]["message"])
+        self.assertEqual(lines[0]["metadata"], {"big": True})
+
+    def test_an_oversized_result_is_refused(self):
+        with self.assertRaises(ValueError):
+            athanor.result("huge", "x" * athanor.MAX_LINE_BYTES)
+        self.assertEqual(self.sent(), [])
+
+    def test_bad_arguments_are_refused_at_the_call(self):
+        with self.assertRaises(ValueError):
+            athanor.log("x", level="warning")
+        with self.assertRaises(ValueError):
+            athanor.series("loss", 1.5, 0.1)
+        with self.assertRaises(ValueError):
+            athanor.series("loss", -1, 0.1)
+        with self.assertRaises(ValueError):
+            athanor.progress(-1)
+        athanor.series("loss", 2.0, 0.1)  # a whole float is fine
+        self.assertEqual(self.sent(), [{"type": "result", "key": "loss/2", "value": 0.1}])
+
+
+class OutsideAthanor(unittest.TestCase):
+    def setUp(self):
+        athanor._reset_for_tests()
+        self.env = mock.patch.dict(os.environ, {}, clear=False)
+        self.env.start()
+        for key in PROTOCOL_ENV:
+            os.environ.pop(key, None)
+
+    def tearDown(self):
+        athanor._reset_for_tests()
+        self.env.stop()
+
+    def test_messages_are_printed_readably(self):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            self.assertFalse(athanor.inside_athanor())
+            athanor.log("hello")
+            athanor.warn("careful", free_gb=1.5)
+            athanor.result("accuracy", 0.93)
+            athanor.result("table", {"a": [1, None]})
+            athanor.series("loss", 3, 0.5)
+            athanor.progress(3, 10, "message")
+            athanor.progress(7)
+            athanor.fail("broken")
+        self.assertEqual(out.getvalue().splitlines(), [
+            "[info] hello",
+            '[warn] careful {"free_gb": 1.5}',
+            "result accuracy = 0.93",
+            'result table = {"a": [1, null]}',
+            "result loss/3 = 0.5",
+            "progress 3/10 message",
+            "progress 7",
+            "fail: broken",
+        ])
+        self.assertIsNone(athanor.run_id())
+
+
+class Config(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.env = mock.patch.dict(os.environ, {}, clear=False)
+        self.env.start()
+        os.environ.pop("ATHANOR_CONFIG", None)
+
+    def tearDown(self):
+        self.env.stop()
+        self.dir.cleanup()
+
+    def write(self, name, value):
+        path = os.path.join(self.dir.name, name)
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(value, file)
+        return path
+
+    def test_athanor_config_wins_over_the_command_line(self):
+        from_athanor = self.write("athanor.json", {"lr": 0.5})
+        from_argv = self.write("argv.json", {"lr": 0.1})
+        os.environ["ATHANOR_CONFIG"] = from_athanor
+        with mock.patch.object(sys, "argv", ["exp.py", from_argv]):
+            self.assertEqual(athanor.config({"lr": 1, "epochs": 3}), {"lr": 0.5, "epochs": 3})
+
+    def test_the_first_argument_is_a_file_or_inline_json(self):
+        path = self.write("argv.json", {"lr": 0.1})
+        with mock.patch.object(sys, "argv", ["exp.py", path, "ignored"]):
+            self.assertEqual(athanor.config({"epochs": 3}), {"lr": 0.1, "epochs": 3})
+        with mock.patch.object(sys, "argv", ["exp.py", '{"epochs": 9}']):
+            self.assertEqual(athanor.config({"epochs": 3}), {"epochs": 9})
+
+    def test_nothing_gives_the_defaults_and_nested_objects_merge(self):
+        with mock.patch.object(sys, "argv", ["exp.py"]):
+            self.assertEqual(athanor.config(), {})
+            defaults = {"optim": {"lr": 1, "beta": 0.9}, "layers": [1, 2]}
+            self.assertEqual(athanor.config(defaults), defaults)
+        path = self.write("partial.json", {"optim": {"lr": 0.01}, "layers": [7]})
+        with mock.patch.object(sys, "argv", ["exp.py", path]):
+            merged = athanor.config(defaults)
+        self.assertEqual(merged, {"optim": {"lr": 0.01, "beta": 0.9}, "layers": [7]})
+        self.assertEqual(defaults, {"optim": {"lr": 1, "beta": 0.9}, "layers": [1, 2]})  # not changed
+
+    def test_a_configuration_that_is_not_an_object_is_refused(self):
+        os.environ["ATHANOR_CONFIG"] = self.write("list.json", [1, 2])
+        with self.assertRaises(ValueError):
+            athanor.config()
+
+
+class Cancel(unittest.TestCase):
+    CHILD = """
+import athanor, sys, time
+armed = {arm}
+if armed:
+    athanor.cancelled()
+print("ready", flush=True)
+for step in range(500):
+    if armed and athanor.cancelled():
+        athanor.result("stopped_at", step)
+        break
+    time.sleep(0.01)
+else:
+    athanor.result("stopped_at", None)
+"""
+
+    def start(self, arm):
+        child = subprocess.Popen([sys.executable, "-c", self.CHILD.format(arm=arm)], env=clean_env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(child.stdout.readline(), b"ready\n")
+        child.send_signal(signal.SIGTERM)
+        stdout, stderr = child.communicate(timeout=30)
+        return child.returncode, stdout.decode(), stderr.decode()
+
+    def test_after_the_first_call_sigterm_sets_the_flag(self):
+        status, stdout, stderr = self.start(arm=True)
+        self.assertEqual(status, 0, stderr)
+        self.assertRegex(stdout, r"^result stopped_at = \d+\n$")
+
+    def test_a_program_that_never_asks_dies_on_sigterm(self):
+        status, stdout, _ = self.start(arm=False)
+        self.assertEqual(status, -signal.SIGTERM)
+        self.assertEqual(stdout, "")
+
+    def test_the_flag_is_false_until_sigterm(self):
+        athanor._reset_for_tests()
+        try:
+            self.assertFalse(athanor.cancelled())
+            os.kill(os.getpid(), signal.SIGTERM)
+            deadline = time.monotonic() + 2
+            while not athanor.cancelled() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            self.assertTrue(athanor.cancelled())
+        finally:
+            athanor._reset_for_tests()
+        self.assertEqual(signal.getsignal(signal.SIGTERM), signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    unittest.main()

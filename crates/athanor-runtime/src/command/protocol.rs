@@ -1,0 +1,242 @@
+//! The messages a command writes on file descriptor 3: protocol version 1 (`docs/protocol.md`).
+//!
+//! One JSON object per line, told apart by its `type`:
+//!
+//! ```text
+//! {"type":"log","level":"info","message":"epoch 3 done","metadata":{"loss":0.12}}
+//! {"type":"result","key":"accuracy","value":0.91}
+//! {"type":"progress","current":3,"total":10,"message":"training"}
+//! {"type":"fail","error":"the model diverged"}
+//! ```
+//!
+//! A log's `level` defaults to `info`; `metadata`, `total` and `message` (of progress) may be left out. Fields this
+//! version does not know are ignored, so a newer client can add some without breaking an older server. A line that
+//! cannot be understood is never fatal: [`decode`] describes what is wrong with it, and the caller logs that as a
+//! warning and goes on with the next line.
+
+use super::lines::{Line, MAX_LINE_BYTES};
+use athanor_core::LogLevel;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The protocol version this runtime speaks, passed to the process as `ATHANOR_PROTOCOL`.
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
+
+/// How much of a rejected line a warning quotes: enough to recognise it, short enough to read.
+const PREVIEW_BYTES: usize = 200;
+
+/// The message types this version knows, in the order the documentation lists them.
+const KNOWN_TYPES: [&str; 4] = ["log", "result", "progress", "fail"];
+
+/// One understood protocol message.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub(crate) enum Message {
+    /// A log line for the run.
+    Log {
+        /// Severity; `info` when left out.
+        #[serde(default = "default_level")]
+        level: LogLevel,
+        /// The text.
+        message: String,
+        /// Structured detail shown beside the line.
+        #[serde(default)]
+        metadata: Option<Value>,
+    },
+    /// A named result (any JSON value).
+    Result {
+        /// Its name, e.g. `accuracy`.
+        key: String,
+        /// Its value; `null` is a value, a missing `value` is an error.
+        value: Value,
+    },
+    /// How far the run has got; latest wins.
+    Progress {
+        /// Steps done.
+        current: u64,
+        /// Steps in all, when known.
+        #[serde(default)]
+        total: Option<u64>,
+        /// What is happening now.
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// The run failed, whatever the exit status turns out to be; the first `fail` a run sends is its error.
+    Fail {
+        /// Why, for the reader.
+        error: String,
+    },
+}
+
+fn default_level() -> LogLevel {
+    LogLevel::Info
+}
+
+/// Read one line of the protocol stream: the message, or the text of a warning that says why the line was ignored
+/// (quoting its start).
+pub(crate) fn decode(line: &Line<'_>) -> Result<Message, String> {
+    if line.dropped > 0 {
+        return Err(format!(
+            "protocol line ignored: it is {} bytes long, over the limit of {} bytes (1 MiB); it began: {}",
+            line.written_len(),
+            MAX_LINE_BYTES,
+            preview(line.bytes)
+        ));
+    }
+    // A line cut short by the end of the stream is still accepted when it parses: a JSON object cannot be
+    // truncated into another valid object, so a parsable last line only lacked its newline.
+    parse(line.bytes).map_err(|problem| {
+        if line.terminated {
+            format!("protocol line ignored: {problem}; the line: {}", preview(line.bytes))
+        } else {
+            format!(
+                "protocol line ignored: the stream ended in the middle of it (did the process exit or crash while \
+                 writing?); it began: {}",
+                preview(line.bytes)
+            )
+        }
+    })
+}
+
+/// Parse a complete line, or say in a few words what is wrong with it.
+fn parse(bytes: &[u8]) -> Result<Message, String> {
+    // The typed parse is the fast path for well-formed lines; only a failure pays for the closer look that finds
+    // a message a person can act on.
+    serde_json::from_slice::<Message>(bytes).map_err(|typed_error| diagnose(bytes, &typed_error))
+}
+
+fn diagnose(bytes: &[u8], typed_error: &serde_json::Error) -> String {
+    let value = match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => value,
+        Err(error) => return format!("it is not valid JSON ({})", without_position(&error)),
+    };
+    let Value::Object(object) = value else {
+        return "it is JSON but not an object (each line must be one JSON object with a \"type\")".to_owned();
+    };
+    match object.get("type") {
+        None => "it has no \"type\" field".to_owned(),
+        Some(Value::String(kind)) if !KNOWN_TYPES.contains(&kind.as_str()) => {
+            format!("unknown message type {kind:?} (this server knows {})", KNOWN_TYPES.join(", "))
+        }
+        Some(Value::String(kind)) => format!("invalid {kind:?} message: {}", without_position(typed_error)),
+        Some(_) => "its \"type\" is not a string".to_owned(),
+    }
+}
+
+/// serde_json ends its messages with "at line 1 column N", which says nothing useful about a one-line message.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&position).map(str::to_owned).unwrap_or(text)
+}
+
+/// The first [`PREVIEW_BYTES`] of a line as text, with an ellipsis when there is more.
+pub(crate) fn preview(bytes: &[u8]) -> String {
+    if bytes.len() <= PREVIEW_BYTES {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    // Back up to the start of a UTF-8 character so the cut does not leave half of one (continuation bytes are
+    // 0b10xx_xxxx; a character has at most three of them).
+    let mut end = PREVIEW_BYTES;
+    while end > PREVIEW_BYTES - 3 && bytes[end] & 0b1100_0000 == 0b1000_0000 {
+        end -= 1;
+    }
+    format!("{}…", String::from_utf8_lossy(&bytes[..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(text: &str) -> Line<'_> {
+        Line { bytes: text.as_bytes(), dropped: 0, terminated: true }
+    }
+
+    fn problem(text: &str) -> String {
+        decode(&line(text)).expect_err("the line should be rejected")
+    }
+
+    #[test]
+    fn every_message_type_parses_with_its_optional_fields_defaulted() {
+        assert_eq!(
+            decode(&line(r#"{"type":"log","message":"hello"}"#)),
+            Ok(Message::Log { level: LogLevel::Info, message: "hello".into(), metadata: None })
+        );
+        assert_eq!(
+            decode(&line(r#"{"type":"log","level":"error","message":"bad","metadata":{"step":3}}"#)),
+            Ok(Message::Log { level: LogLevel::Error, message: "bad".into(), metadata: Some(json!({"step": 3})) })
+        );
+        assert_eq!(
+            decode(&line(r#"{"type":"result","key":"curve","value":[0.5,0.7]}"#)),
+            Ok(Message::Result { key: "curve".into(), value: json!([0.5, 0.7]) })
+        );
+        assert_eq!(
+            decode(&line(r#"{"type":"result","key":"nothing","value":null}"#)),
+            Ok(Message::Result { key: "nothing".into(), value: Value::Null })
+        );
+        assert_eq!(
+            decode(&line(r#"{"type":"progress","current":3}"#)),
+            Ok(Message::Progress { current: 3, total: None, message: None })
+        );
+        assert_eq!(
+            decode(&line(r#"{"type":"progress","current":3,"total":10,"message":"training"}"#)),
+            Ok(Message::Progress { current: 3, total: Some(10), message: Some("training".into()) })
+        );
+        assert_eq!(
+            decode(&line(r#"{"type":"fail","error":"diverged"}"#)),
+            Ok(Message::Fail { error: "diverged".into() })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        assert_eq!(
+            decode(&line(r#"{"type":"fail","error":"x","code":7,"since":"v2"}"#)),
+            Ok(Message::Fail { error: "x".into() })
+        );
+    }
+
+    #[test]
+    fn each_kind_of_bad_line_is_explained() {
+        assert!(problem("epoch 3 done").contains("not valid JSON"), "{}", problem("epoch 3 done"));
+        assert!(problem("[1, 2]").contains("not an object"));
+        assert!(problem(r#"{"message":"hi"}"#).contains("no \"type\" field"));
+        assert!(problem(r#"{"type":7}"#).contains("\"type\" is not a string"));
+        let unknown = problem(r#"{"type":"metric","key":"a"}"#);
+        assert!(unknown.contains("unknown message type \"metric\""), "{unknown}");
+        let missing = problem(r#"{"type":"result","key":"accuracy"}"#);
+        assert!(missing.contains("invalid \"result\" message: missing field `value`"), "{missing}");
+        assert!(!missing.contains("at line 1"), "positions are noise on a one-line message: {missing}");
+        let bad_level = problem(r#"{"type":"log","level":"fatal","message":"x"}"#);
+        assert!(bad_level.contains("fatal"), "{bad_level}");
+        assert!(problem("epoch 3 done").ends_with("the line: epoch 3 done"));
+    }
+
+    #[test]
+    fn an_oversized_line_is_rejected_with_its_size_and_start() {
+        let start = r#"{"type":"log","message":"aaaa"#;
+        let oversized = Line { bytes: start.as_bytes(), dropped: 5_000_000, terminated: true };
+        let warning = decode(&oversized).unwrap_err();
+        assert!(warning.contains(&format!("{} bytes long", start.len() + 5_000_000)), "{warning}");
+        assert!(warning.ends_with(start), "{warning}");
+    }
+
+    #[test]
+    fn a_line_cut_off_by_the_end_of_the_stream_is_reported_as_such() {
+        let cut = Line { bytes: br#"{"type":"result","key":"acc"#, dropped: 0, terminated: false };
+        assert!(decode(&cut).unwrap_err().contains("the stream ended in the middle of it"));
+        let whole_but_unterminated = Line { bytes: br#"{"type":"fail","error":"x"}"#, dropped: 0, terminated: false };
+        assert_eq!(decode(&whole_but_unterminated), Ok(Message::Fail { error: "x".into() }));
+    }
+
+    #[test]
+    fn previews_are_short_and_never_split_a_character() {
+        assert_eq!(preview(b"short"), "short");
+        let long = "é".repeat(150); // 300 bytes, two per character
+        let shown = preview(long.as_bytes());
+        assert_eq!(shown, format!("{}…", "é".repeat(100)));
+        let odd = format!("a{long}"); // the 200-byte mark falls inside a character
+        assert_eq!(preview(odd.as_bytes()), format!("a{}…", "é".repeat(99)));
+    }
+}
