@@ -193,8 +193,11 @@ def check(cfg):
     if cfg["prompt_variant"] not in VARIANTS:
         return "unknown prompt_variant %r: choose one of %s" % (cfg["prompt_variant"], ", ".join(VARIANTS))
     for key in ("questions", "seed", "question_ms"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 0:
-            return "%s must be a whole number, 0 or above; got %r" % (key, cfg[key])
+        value = cfg[key]
+        if isinstance(value, float) and value.is_integer():
+            cfg[key] = value = int(value)  # 40.0 is 40
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return "%s must be a whole number, 0 or above; got %r" % (key, value)
     if not isinstance(cfg["temperature"], (int, float)) or not 0 <= cfg["temperature"] <= 2:
         return "temperature must be a number from 0 to 2; got %r" % (cfg["temperature"],)
     return None

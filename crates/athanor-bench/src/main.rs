@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName};
 use athanor_core::{LifecycleEvent, RunStatus};
 use athanor_runtime::prelude::*;
+use athanor_runtime::command::{CommandExperiment, CommandSpec};
 use athanor_runtime::{AnyExperiment, Registry, Runtime, RuntimeConfig};
 use athanor_store::Store;
 use futures::StreamExt;
@@ -69,7 +70,30 @@ struct Measurement {
 
 /// Run the firehose once with `lines` lines on `store`; returns persisted lines/s and ns per `log()` call.
 async fn firehose(store: &Store, lines: u64) -> Result<Measurement> {
-    let registry = Registry::from_experiments(vec![Box::new(Firehose) as Box<dyn AnyExperiment>])?;
+    let lines_per_second = persisted_per_second(store, Box::new(Firehose), lines).await?;
+    Ok(Measurement { lines_per_second, ns_per_call: EMIT_NANOS.load(Ordering::Relaxed) as f64 / lines as f64 })
+}
+
+/// The same workload written by a Python program through the command-experiment protocol (`clients/python`),
+/// so the price of a process boundary, JSON lines and a pipe shows beside the in-process row.
+fn python_firehose() -> CommandExperiment {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    CommandExperiment::new(CommandSpec {
+        definition: ExperimentDefinition::new("firehose", "bench")
+            .description("benchmark workload, in Python")
+            .schema(Schema::new().field(Field::integer("lines").default(1_000).min(0))),
+        command: vec!["python3".into(), root.join("crates/athanor-bench/python_firehose.py").display().to_string()],
+        cwd: root.clone(),
+        env: [("PYTHONPATH".to_owned(), root.join("clients/python").display().to_string())].into(),
+        manifest: root.join("athanor.toml"),
+    })
+}
+
+/// Start one run of `experiment` (named `firehose`, configured with `lines`) and return the log lines persisted per
+/// second, from the start until the terminal status (written only after the final flush).
+async fn persisted_per_second<E: AnyExperiment>(store: &Store, experiment: Box<E>, lines: u64) -> Result<f64> {
+    let registry = Registry::from_experiments(vec![experiment as Box<dyn AnyExperiment>])?;
     let runtime = Runtime::new(store.clone(), registry, RuntimeConfig::default());
     let draft = InstanceDraft {
         experiment: ExperimentName::parse("firehose")?,
@@ -97,10 +121,7 @@ async fn firehose(store: &Store, lines: u64) -> Result<Measurement> {
     if stored != lines as i64 {
         bail!("expected {lines} stored lines, found {stored}");
     }
-    Ok(Measurement {
-        lines_per_second: lines as f64 / seconds,
-        ns_per_call: EMIT_NANOS.load(Ordering::Relaxed) as f64 / lines as f64,
-    })
+    Ok(lines as f64 / seconds)
 }
 
 /// The store alone: append `lines` prepared rows in writer-sized transactions, no runtime, no channel.
@@ -252,6 +273,16 @@ async fn main() -> Result<()> {
     }
     runs.sort_by(|a, b| a.lines_per_second.total_cmp(&b.lines_per_second));
     let on_sqlite = runs.swap_remove(1);
+    // The same workload from a Python process through the protocol; median of three, fresh databases.
+    let mut python_runs = Vec::new();
+    for _ in 0..3 {
+        let fresh_dir = tempfile::tempdir()?;
+        let fresh = sqlite_store(&fresh_dir).await?;
+        python_runs.push(persisted_per_second(&fresh, Box::new(python_firehose()), lines).await?);
+        fresh.close().await;
+    }
+    python_runs.sort_by(f64::total_cmp);
+    let python_rate = python_runs[1];
     // Peak memory of the runtime path, read before the store-only row below builds its million rows in memory.
     let rss = peak_rss_mib();
     let store_rate = store_only(&sqlite, lines).await?;
@@ -278,6 +309,10 @@ async fn main() -> Result<()> {
         "| log lines persisted per second, one run, PostgreSQL ({lines} lines) | {:.0} |",
         on_postgres.lines_per_second
     );
+    println!(
+        "| log lines persisted per second, a Python command experiment (`clients/python`, fd 3), SQLite ({lines} lines, median of 3) | {python_rate:.0} |"
+    );
+    println!("| Python command ÷ in-process Rust, SQLite | {:.2} |", python_rate / on_sqlite.lines_per_second);
     println!("| rows per second through `Store::append_rows` alone, SQLite (no runtime) | {store_rate:.0} |");
     println!("| ns per `log()` call, burst of {BURST_LINES} (writer keeping up; best of 5) | {burst_cost:.0} |");
     println!(
@@ -295,6 +330,7 @@ async fn main() -> Result<()> {
         Some(rate) => {
             println!("| MLflow `log_batch` into SQLite, records per second ({mlflow_records} records) | {rate:.0} |");
             println!("| Athanor SQLite ÷ MLflow | {:.0}× |", on_sqlite.lines_per_second / rate);
+            println!("| Athanor Python command ÷ MLflow (both Python clients) | {:.0}× |", python_rate / rate);
         }
         None => println!("| MLflow | not measured (pass --mlflow-python) |"),
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why the manifest file, as it is on disk now, is not in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestProblems {
+pub struct ManifestReport {
     /// The manifest's path as the server was given it.
     pub file: String,
     /// One message per problem, each naming the file, the experiment and the field.
@@ -19,10 +19,10 @@ pub struct ManifestProblems {
 /// The manifest's problems, or `None` when the experiments in use are the file's current ones (or the server reads
 /// no manifest).
 #[server(endpoint = "manifest_problems")]
-pub async fn manifest_problems() -> Result<Option<ManifestProblems>, AppError> {
+pub async fn manifest_problems() -> Result<Option<ManifestReport>, AppError> {
     let state = crate::server::state()?;
     Ok(state.manifest.as_ref().and_then(|manifest| {
-        manifest.problems().map(|problems| ManifestProblems { file: manifest.path().display().to_string(), problems })
+        manifest.problems().map(|problems| ManifestReport { file: manifest.path().display().to_string(), problems })
     }))
 }
 
@@ -42,7 +42,7 @@ pub fn ManifestBanner() -> impl IntoView {
 }
 
 #[component]
-fn Banner(found: ManifestProblems) -> impl IntoView {
+fn Banner(found: ManifestReport) -> impl IntoView {
     let count = found.problems.len();
     view! {
         <section class="manifest-banner" role="alert">

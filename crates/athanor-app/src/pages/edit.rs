@@ -43,7 +43,8 @@ pub async fn save_instance(
         .ok();
     let experiment_name =
         ExperimentName::parse(&experiment).map_err(|e| AppError::invalid_field("experiment", e.to_string()))?;
-    let registered = state.runtime.registry().get(experiment_name.as_str()).ok_or_else(|| {
+    let registry = state.runtime.registry();
+    let registered = registry.get(experiment_name.as_str()).ok_or_else(|| {
         AppError::invalid_field("experiment", format!("no experiment named {experiment:?} on this server"))
     })?;
     let config: Value = serde_json::from_str(&config_json)

@@ -15,7 +15,7 @@ use super::{Field, FieldKind, Num};
 /// an integer, or a fractional `min` on an integer. Schemas are written by programmers in code and built by
 /// every test that touches the experiment, so a loud panic at the offending line is the quickest feedback; the
 /// alternative, silently ignoring the setter, would ship a constraint that is not enforced. Semantic mistakes
-/// that only show across setters (a default outside `min..max`) are left to [`Schema::check`].
+/// that only show across setters (a default outside `min..max`) are left to [`Schema::check`](super::Schema::check).
 impl Field {
     fn new(name: impl Into<String>, kind: FieldKind) -> Self {
         Field { name: name.into(), label: None, description: None, required: false, kind }

@@ -14,6 +14,9 @@
 
 mod lines;
 pub mod manifest;
+mod watch;
+
+pub use watch::{CommandManifest, Reload, MAX_MANIFEST_BYTES, POLL_INTERVAL};
 mod process;
 mod protocol;
 
