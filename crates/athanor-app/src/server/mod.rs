@@ -139,9 +139,9 @@ impl Server {
     }
 }
 
-/// Connect to the database, migrate, seed demos if empty, and start serving in a background task.
+/// Discover the experiments and read the manifest, then connect to the database, migrate, seed demos if empty,
+/// and start serving in a background task.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
-    let store = Store::connect(&config.database_url).await?;
     // Naming every demo keeps the linker from discarding the object files that hold their registrations; the
     // check after discovery turns a silently missing experiment into a start-up error.
     let demos = athanor_demos::definitions();
@@ -163,6 +163,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             (Some(Arc::new(manifest)), registry)
         }
     };
+    // Opened only once the experiments are known to be fine: a refused start writes nothing.
+    let store = Store::connect(&config.database_url).await?;
     if config.seed_demos {
         let created = seed_demo_instances(&store, &registry).await?;
         if created > 0 {
