@@ -62,6 +62,7 @@ test('an experiment added to athanor.toml appears in the picker without a restar
     await expect(added).toHaveCount(1);
     await page.locator('#field-experiment').selectOption('e2e_added');
     await expect(page.locator('#field-rounds')).toHaveValue('3');
+    await snap(page, 'added-in-picker');
     await page.locator('#field-name').fill('Added while serving');
     await page.getByRole('button', { name: 'Create instance' }).click();
     await expect(page.getByRole('heading', { name: 'Added while serving', level: 1 })).toBeVisible();
@@ -94,6 +95,12 @@ test('an experiment added to athanor.toml appears in the picker without a restar
 
 test('a Python experiment streams progress and logs live, cancels, and compares with another run', async ({ page }) => {
   const problems = watchConsole(page);
+  await page.goto('/instances/new');
+  await hydrated(page);
+  await page.locator('#field-experiment').selectOption('llm_eval');
+  await expect(page.locator('#field-prompt_variant')).toHaveValue('baseline');
+  await snap(page, 'python-form');
+
   await openInstance(page, 'LLM eval: GPT-4, baseline prompt');
   const gpt = await startAndOpenRun(page);
   await expect(page.locator('.progress-text')).toContainText(/\/40/);

@@ -19,12 +19,13 @@
 //!     fn definition(&self) -> ExperimentDefinition {
 //!         ExperimentDefinition::new("countdown", "1.0.0")
 //!             .description("Counts down and records the result.")
-//!             .schema(Schema::new().field(Field::integer("from").default(10).min(0).max(1_000)))
+//!             .schema(Schema::new().field(Field::integer("from").label("Start at").default(10).min(0).max(1_000)))
 //!     }
 //!
 //!     async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
 //!         for n in (0..=config.from).rev() {
 //!             ctx.info(format!("{n}…")).await;
+//!             ctx.progress(u64::from(config.from - n), Some(config.from.into()), None);
 //!             ensure!(!ctx.is_cancelled(), "stopped at {n}");
 //!         }
 //!         ctx.result("liftoff", true).await?;
