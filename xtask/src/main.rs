@@ -131,6 +131,8 @@ fn test(root: &Path) -> Result<()> {
         "warnings",
     ]))?;
     run(cargo().args(["test", "--workspace", "--features", "athanor-app/ssr"]))?;
+    // The Python client of command experiments has its own tests (standard library only).
+    run(Command::new("python3").args(["-m", "unittest", "discover", "--start-directory", "clients/python"]))?;
 
     build_site()?;
     end2end(root)?;

@@ -66,12 +66,8 @@ fn config(dir: &Path, manifest: Option<PathBuf>) -> Config {
 }
 
 async fn call(server: &Server, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/api/{endpoint}", server.addr))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        reqwest::Client::new().post(format!("http://{}/api/{endpoint}", server.addr)).form(form).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }
 

@@ -8,8 +8,8 @@
 use anyhow::{bail, Context, Result};
 use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName};
 use athanor_core::{LifecycleEvent, RunStatus};
-use athanor_runtime::prelude::*;
 use athanor_runtime::command::{CommandExperiment, CommandSpec};
+use athanor_runtime::prelude::*;
 use athanor_runtime::{AnyExperiment, Registry, Runtime, RuntimeConfig};
 use athanor_store::Store;
 use futures::StreamExt;

@@ -83,19 +83,16 @@ pub(crate) fn decode(line: &Line<'_>) -> Result<Message, String> {
             preview(line.bytes)
         ));
     }
-    // A line cut short by the end of the stream is still accepted when it parses: a JSON object cannot be
-    // truncated into another valid object, so a parsable last line only lacked its newline.
-    parse(line.bytes).map_err(|problem| {
-        if line.terminated {
-            format!("protocol line ignored: {problem}; the line: {}", preview(line.bytes))
-        } else {
-            format!(
-                "protocol line ignored: the stream ended in the middle of it (did the process exit or crash while \
-                 writing?); it began: {}",
-                preview(line.bytes)
-            )
-        }
-    })
+    if !line.terminated {
+        // docs/protocol.md: every message ends with a line feed, the last one included. A line without one is
+        // what a crash mid-write leaves behind, so it is never applied, even when what arrived happens to parse.
+        return Err(format!(
+            "protocol line ignored: the stream ended before its line feed (did the process exit or crash while \
+             writing?); it began: {}",
+            preview(line.bytes)
+        ));
+    }
+    parse(line.bytes).map_err(|problem| format!("protocol line ignored: {problem}; the line: {}", preview(line.bytes)))
 }
 
 /// Parse a complete line, or say in a few words what is wrong with it.
@@ -225,9 +222,13 @@ mod tests {
     #[test]
     fn a_line_cut_off_by_the_end_of_the_stream_is_reported_as_such() {
         let cut = Line { bytes: br#"{"type":"result","key":"acc"#, dropped: 0, terminated: false };
-        assert!(decode(&cut).unwrap_err().contains("the stream ended in the middle of it"));
-        let whole_but_unterminated = Line { bytes: br#"{"type":"fail","error":"x"}"#, dropped: 0, terminated: false };
-        assert_eq!(decode(&whole_but_unterminated), Ok(Message::Fail { error: "x".into() }));
+        let warning = decode(&cut).unwrap_err();
+        assert!(warning.contains("the stream ended before its line feed"), "{warning}");
+        assert!(warning.ends_with(r#"it began: {"type":"result","key":"acc"#), "{warning}");
+        // Every message ends with a line feed, the last one included.
+        let complete_but_unterminated =
+            Line { bytes: br#"{"type":"fail","error":"x"}"#, dropped: 0, terminated: false };
+        assert!(decode(&complete_but_unterminated).unwrap_err().contains("the stream ended before its line feed"));
     }
 
     #[test]

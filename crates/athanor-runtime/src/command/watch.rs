@@ -94,7 +94,8 @@ impl CommandManifest {
                 return Reload::Unchanged;
             }
             state.last_read = Some(read.clone());
-            let built = read.map_err(|problem| vec![problem]).and_then(|bytes| build(&self.path, &bytes, &self.builtins));
+            let built =
+                read.map_err(|problem| vec![problem]).and_then(|bytes| build(&self.path, &bytes, &self.builtins));
             state.problems = built.as_ref().err().cloned();
             built
         };
