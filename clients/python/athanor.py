@@ -36,10 +36,13 @@ Athanor reads more slowly than you write, writes block rather than let memory gr
 (SIGKILL, ``os._exit``, a crash in native code) loses what it had buffered, at most the last 50 ms; call
 :func:`flush` before anything you expect might kill you.
 
-Every function is thread-safe. After ``os.fork()`` (``multiprocessing`` with the *fork* start method) parent and
-child both keep reporting, and whole lines never interleave. Processes started with ``subprocess`` do not inherit the
-pipe (``close_fds=True`` is Python's default): pass ``pass_fds=(int(os.environ["ATHANOR_FD"]),)`` if one should
-report too.
+Every function is thread-safe, and safe to call from a signal handler: a message sent by a handler that interrupted
+a write goes out after that write, never in the middle of a line. After ``os.fork()`` (``multiprocessing`` with the
+*fork* start method) parent and child both keep reporting, and whole lines never interleave. The child writes each
+message at once, unbuffered (one ``write`` per message), because it usually ends with ``os._exit``, which runs no
+exit handlers: a worker loses nothing it reported, at the cost of a system call per message. Processes started with
+``subprocess`` do not inherit the pipe (``close_fds=True`` is Python's default): pass
+``pass_fds=(int(os.environ["ATHANOR_FD"]),)`` if one should report too.
 """
 
 import atexit
@@ -96,6 +99,7 @@ _READABLE = json.JSONEncoder(ensure_ascii=False, allow_nan=False)  # for printin
 _lock = threading.RLock()
 _sink = None  # _PipeSink or _TextSink, chosen on the first message
 _forked = False  # set in both processes once this process forks: from then on writes are made atomic per line
+_fork_child = False  # set in a child made by os.fork(): it writes every message at once (it may end with os._exit)
 _cancel_flag = False
 _cancel_armed = False
 _previous_sigterm = None
@@ -368,7 +372,7 @@ def _choose_sink():
         sys.stderr.write("athanor: ATHANOR_FD=%r is not an open file descriptor (%s); printing messages to standard "
                          "output instead\n" % (fd_text, err))
         return _TextSink()
-    return _PipeSink(fd)
+    return _PipeSink(fd, unbuffered=_fork_child)
 
 
 def _count(value, what):
@@ -444,16 +448,28 @@ def _shorten(text, budget):
 
 
 class _PipeSink:
-    """Buffered JSON lines on the protocol pipe. Every method may be called from any thread."""
+    """Buffered JSON lines on the protocol pipe. Every method may be called from any thread, and from a signal
+    handler.
 
-    def __init__(self, fd):
+    A signal handler runs in the main thread between two bytecodes, possibly while that thread is in the middle of
+    a write (the lock is re-entrant, so the handler gets in). Such a nested call must not write: its line would land
+    in the middle of the one being written. ``writing`` marks a write in progress; a nested call only appends to the
+    buffer, and the outer write loop sends what was appended once its current chunk is out.
+    """
+
+    def __init__(self, fd, unbuffered=False):
         self.fd = fd
-        self.buf = []
-        self.size = 0
+        self.buf = []  # lines (str) not yet encoded
+        self.size = 0  # their length in characters
+        self.out = []  # encoded chunks (bytes or memoryview) not yet written, oldest first; the first may be a
+        #               remainder left by a write that an exception (raised by a signal handler) cut short
+        self.writing = False
         self.broken = False
+        self.unbuffered = unbuffered  # a forked child: every message is written at once
         self.wake = threading.Event()
-        thread = threading.Thread(target=self._flusher, name="athanor-flush", daemon=True)
-        thread.start()
+        if not unbuffered:
+            thread = threading.Thread(target=self._flusher, name="athanor-flush", daemon=True)
+            thread.start()
 
     # Building lines. The common case (a log without metadata) is string concatenation around the C string quoter.
 
@@ -469,14 +485,7 @@ class _PipeSink:
             line = prefix + _quote(message) + "}\n"
         if len(line) > _SAFE_CHARS:
             line = self._fit_log(prefix, message, metadata, line)
-        with _lock:
-            buf = self.buf
-            if not buf:
-                self.wake.set()
-            buf.append(line)
-            self.size += len(line)
-            if self.size >= _FLUSH_CHARS:
-                self._flush_locked()
+        self._put(line)
 
     def _fit_log(self, prefix, message, metadata, line):
         over = _utf8_len(line) - MAX_LINE_BYTES
@@ -525,7 +534,7 @@ class _PipeSink:
                 self.wake.set()
             buf.append(line)
             self.size += len(line)
-            if self.size >= _FLUSH_CHARS:
+            if self.size >= _FLUSH_CHARS or self.unbuffered:
                 self._flush_locked()
 
     # Writing.
@@ -535,42 +544,60 @@ class _PipeSink:
             self._flush_locked()
 
     def _flush_locked(self):
-        buf = self.buf
-        if not buf:
-            return
-        self.buf = []
-        self.size = 0
-        if self.broken:
-            return
-        if _forked:
-            # Another process writes to the same pipe: only writes of at most PIPE_BUF bytes are atomic, so send
-            # whole lines in chunks that small (a longer line goes alone; it can still interleave, nothing to do).
-            chunk, length = [], 0
-            for line in buf:
-                data = line.encode("utf-8", "replace")
-                if chunk and length + len(data) > _PIPE_BUF:
-                    self._write(b"".join(chunk))
-                    chunk, length = [], 0
-                chunk.append(data)
-                length += len(data)
-            if chunk:
-                self._write(b"".join(chunk))
-        else:
-            self._write("".join(buf).encode("utf-8", "replace"))
-
-    def _write(self, data):
-        view = memoryview(data)
+        """Write the buffer, and whatever is added to it meanwhile; the caller holds ``_lock``."""
+        if self.writing:
+            return  # a signal handler interrupted the write below: the loop there sends what it appended
+        self.writing = True
         try:
-            while view:
-                written = os.write(self.fd, view)
-                view = view[written:]
+            out = self.out
+            while True:
+                if self.buf:
+                    buf = self.buf
+                    self.buf = []
+                    self.size = 0
+                    self._encode_into(buf, out)
+                if not out:
+                    return
+                if self.broken:
+                    out.clear()
+                    return
+                # One chunk at a time, so lines a nested call appends go out right after it. Progress is recorded
+                # in `out` after every write: if a signal handler raises (SystemExit, KeyboardInterrupt) between
+                # two writes, the unwritten rest of the line stays first in line for the next flush (at exit, say).
+                while out[0]:
+                    written = os.write(self.fd, out[0])
+                    out[0] = out[0][written:]
+                del out[0]
         except OSError as err:  # EPIPE: Athanor is gone; EBADF: someone closed the descriptor
             self.broken = True
+            self.out.clear()
+            self.buf = []
+            self.size = 0
             try:
                 sys.stderr.write("athanor: cannot write to the protocol pipe (%s); further messages are dropped\n"
                                  % err)
             except Exception:  # noqa: BLE001 - stderr may be gone as well
                 pass
+        finally:
+            self.writing = False
+
+    @staticmethod
+    def _encode_into(buf, out):
+        if not _forked:
+            out.append(memoryview("".join(buf).encode("utf-8", "replace")))
+            return
+        # Another process writes to the same pipe: only writes of at most PIPE_BUF bytes are atomic, so send whole
+        # lines in chunks that small (a longer line goes alone; it can still interleave, nothing to do).
+        chunk, length = [], 0
+        for line in buf:
+            data = line.encode("utf-8", "replace")
+            if chunk and length + len(data) > _PIPE_BUF:
+                out.append(memoryview(b"".join(chunk)))
+                chunk, length = [], 0
+            chunk.append(data)
+            length += len(data)
+        if chunk:
+            out.append(memoryview(b"".join(chunk)))
 
     def _flusher(self):
         wake = self.wake
@@ -612,13 +639,14 @@ class _TextSink:
         except Exception:  # noqa: BLE001 - a closed stdout must not break the program
             pass
 
-    @staticmethod
-    def _print(line):
+    def _print(self, line):
         with _lock:
             try:
                 sys.stdout.write(line + "\n")
             except UnicodeEncodeError:
                 sys.stdout.write(line.encode("utf-8", "replace").decode("utf-8", "replace") + "\n")
+            if _fork_child:  # it may end with os._exit, which does not flush sys.stdout
+                self.flush()
 
 
 def _readable(value):
@@ -647,16 +675,19 @@ def _after_fork_in_parent():
 
 
 def _after_fork_in_child():
-    global _lock, _sink, _forked
+    global _lock, _sink, _forked, _fork_child
     _lock = threading.RLock()  # the parent's threads do not exist here; start with a fresh, free lock
-    if isinstance(_sink, _PipeSink):
-        _sink = _PipeSink(_sink.fd)  # new buffer and flusher thread (threads are not copied by fork)
     _forked = True
+    # A forked child (a multiprocessing worker) usually ends with os._exit: no atexit, no waiting for a flusher
+    # thread. So it writes every message at once; the parent writes what it had buffered (see _before_fork).
+    _fork_child = True
+    if isinstance(_sink, _PipeSink):
+        _sink = _PipeSink(_sink.fd, unbuffered=True)
 
 
 def _reset_for_tests():
     """Forget the chosen sink and the cancel handler (tests only)."""
-    global _sink, _forked, _cancel_flag, _cancel_armed, _previous_sigterm
+    global _sink, _forked, _fork_child, _cancel_flag, _cancel_armed, _previous_sigterm
     with _lock:
         sink, _sink = _sink, None
         if sink is not None:
@@ -664,6 +695,7 @@ def _reset_for_tests():
             if isinstance(sink, _PipeSink):
                 sink.wake.set()  # let its flusher thread see it was replaced and end
         _forked = False
+        _fork_child = False
         if _cancel_armed:
             signal.signal(signal.SIGTERM, _previous_sigterm if _previous_sigterm is not None else signal.SIG_DFL)
         _cancel_flag = False

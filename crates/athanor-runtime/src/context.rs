@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// PostgreSQL cannot store NUL in text or JSONB, and one unstorable record would stall the writer's retries for
 /// every run; so NUL characters become U+FFFD (the replacement character) on the way in, on both backends alike.
-fn storable(text: String) -> String {
+pub(crate) fn storable(text: String) -> String {
     if text.contains('\0') {
         text.replace('\0', "\u{FFFD}")
     } else {

@@ -272,24 +272,24 @@ impl<'de> Deserialize<'de> for NoConfig {
 }
 
 /// Prove at registration that `Config` can hold what the schema lets through, so a mismatch stops the server at
-/// start-up instead of failing a user's run: a configuration with every field, the same with every optional field
-/// that has no default left out (what a user who leaves them empty sends), and every number at its minimum and at
-/// its maximum (a `u8` for a field allowed up to 10,000 fails here). Each probe is first validated, so only
-/// configurations a user could really send are tried.
+/// start-up instead of failing a user's run. Probes, each validated first so that only configurations a user could
+/// really send are tried: every field set; every optional field without a default left out (what a user who leaves
+/// them empty sends); then, one field at a time, every integer at its bounds (`i64`'s when unbounded, so a `u32` for
+/// a field that admits negative numbers is caught), every float at its bounds, and every option of a string.
 fn check_config_type(experiment: &dyn AnyExperiment, schema: &Schema, name: &str) -> Result<(), RegistryError> {
     let full = schema.sample();
     let mut sparse = full.clone();
     without_unset_optionals(&schema.fields, &mut sparse);
-    let mut smallest = full.clone();
-    at_bounds(&schema.fields, &mut smallest, Bound::Min);
-    let mut largest = full.clone();
-    at_bounds(&schema.fields, &mut largest, Bound::Max);
-    let probes = [
-        ("a configuration with every field set", full),
-        ("a configuration with the optional fields left empty", sparse),
-        ("a configuration with every number at its minimum", smallest),
-        ("a configuration with every number at its maximum", largest),
+    let mut probes = vec![
+        ("a configuration with every field set".to_owned(), full.clone()),
+        ("a configuration with the optional fields left empty".to_owned(), sparse),
     ];
+    for (path, value) in field_variants(&schema.fields, "") {
+        let mut probe = full.clone();
+        if set_path(&mut probe, &path, value.clone()) {
+            probes.push((format!("a configuration with `{path}` = {value}"), probe));
+        }
+    }
     for (index, (probe, config)) in probes.into_iter().enumerate() {
         let Ok(config) = schema.validate(&config) else { continue };
         match experiment.check_config(&config) {
@@ -302,7 +302,7 @@ fn check_config_type(experiment: &dyn AnyExperiment, schema: &Schema, name: &str
                 let fields = schema.fields.iter().map(|field| format!("`{}`", field.name)).collect::<Vec<_>>();
                 return Err(RegistryError::ConfigMismatch {
                     experiment: name.to_owned(),
-                    probe: probe.to_owned(),
+                    probe,
                     error,
                     fields: if fields.is_empty() { "none".to_owned() } else { fields.join(", ") },
                 });
@@ -335,37 +335,61 @@ fn without_unset_optionals(fields: &[Field], value: &mut serde_json::Value) {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Bound {
-    Min,
-    Max,
-}
-
-/// Set every bounded number to its bound, recursively.
-fn at_bounds(fields: &[Field], value: &mut serde_json::Value, bound: Bound) {
-    let Some(object) = value.as_object_mut() else { return };
+/// The extreme and enumerated values of every field, by path (`api.timeout`, `pairs[0].runs`).
+fn field_variants(fields: &[Field], prefix: &str) -> Vec<(String, serde_json::Value)> {
+    let mut variants = Vec::new();
     for field in fields {
-        let replacement = match (&field.kind, bound) {
-            (FieldKind::Integer { min: Some(limit), .. }, Bound::Min)
-            | (FieldKind::Integer { max: Some(limit), .. }, Bound::Max) => Some(serde_json::Value::from(*limit)),
-            (FieldKind::Float { min: Some(limit), .. }, Bound::Min)
-            | (FieldKind::Float { max: Some(limit), .. }, Bound::Max) => Some(serde_json::Value::from(*limit)),
-            (FieldKind::Group { fields }, _) => {
-                if let Some(inner) = object.get_mut(&field.name) {
-                    at_bounds(fields, inner, bound);
+        let path = if prefix.is_empty() { field.name.clone() } else { format!("{prefix}.{}", field.name) };
+        match &field.kind {
+            FieldKind::Integer { min, max, step, .. } => {
+                let on_grid = |value: i64| match step {
+                    // The largest value on the step grid (counted from `min`, or 0) not past `value`.
+                    Some(step) if *step > 0 => {
+                        let base = i128::from(min.unwrap_or(0));
+                        let snapped =
+                            base + (i128::from(value) - base).div_euclid(i128::from(*step)) * i128::from(*step);
+                        i64::try_from(snapped).unwrap_or(value)
+                    }
+                    _ => value,
+                };
+                for bound in [min.unwrap_or(i64::MIN), on_grid(max.unwrap_or(i64::MAX))] {
+                    variants.push((path.clone(), serde_json::Value::from(bound)));
                 }
-                None
             }
-            (FieldKind::List { item, .. }, _) => {
-                if let Some(serde_json::Value::Array(items)) = object.get_mut(&field.name) {
-                    items.iter_mut().for_each(|entry| at_bounds(item, entry, bound));
-                }
-                None
+            FieldKind::Float { min, max, .. } => {
+                variants.extend(
+                    [min, max].into_iter().flatten().map(|bound| (path.clone(), serde_json::Value::from(*bound))),
+                );
             }
-            _ => None,
-        };
-        if let Some(replacement) = replacement {
-            object.insert(field.name.clone(), replacement);
+            FieldKind::String { options: Some(options), .. } => {
+                variants.extend(options.iter().map(|option| (path.clone(), serde_json::Value::from(option.as_str()))));
+            }
+            FieldKind::Group { fields } => variants.extend(field_variants(fields, &path)),
+            // The sample holds at least one item of every list; its fields stand for all items'.
+            FieldKind::List { item, .. } => variants.extend(field_variants(item, &format!("{path}[0]"))),
+            FieldKind::String { .. } | FieldKind::Boolean { .. } => {}
         }
     }
+    variants
+}
+
+/// Replace the value at `path` (as [`field_variants`] writes it) in `config`; false when the path is not there.
+fn set_path(config: &mut serde_json::Value, path: &str, value: serde_json::Value) -> bool {
+    let mut target = config;
+    for segment in path.split('.') {
+        let (name, index) = match segment.strip_suffix("[0]") {
+            Some(name) => (name, Some(0)),
+            None => (segment, None),
+        };
+        let Some(next) = target.get_mut(name) else { return false };
+        target = match index {
+            Some(index) => match next.get_mut(index) {
+                Some(item) => item,
+                None => return false,
+            },
+            None => next,
+        };
+    }
+    *target = value;
+    true
 }

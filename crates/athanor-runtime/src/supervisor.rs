@@ -94,6 +94,8 @@ pub struct RecoveryReport {
     pub interrupted: Vec<Uuid>,
     /// `pending` runs queued again.
     pub requeued: Vec<Uuid>,
+    /// `pending` runs whose experiment is gone or no longer accepts their configuration, now `failed`.
+    pub refused: Vec<Uuid>,
 }
 
 /// A run waiting for a slot, with the experiment as it was when the run was created: a manifest reload in
@@ -194,16 +196,29 @@ impl Runtime {
                 Some(instance) => instance.experiment,
                 None => continue, // deleted with its runs meanwhile
             };
-            match registry.get(experiment.as_str()) {
-                Some(registered) => {
+            // Checked against the experiment as it is now, as `start` does: the definition may have changed while the
+            // server was down (a manifest edit), and the run must get every field its experiment now declares.
+            let checked = match registry.get(experiment.as_str()) {
+                None => Err(format!("experiment {:?} is not available on this server", experiment.as_str())),
+                Some(registered) => match registered.definition.schema.validate(&run.config) {
+                    Ok(config) => Ok((config, registered.clone())),
+                    Err(errors) => Err(format!(
+                        "the configuration no longer fits experiment {:?} as it is now: {errors}",
+                        experiment.as_str()
+                    )),
+                },
+            };
+            match checked {
+                Ok((config, registered)) => {
                     report.requeued.push(run.id);
-                    self.enqueue(run, registered.clone());
+                    self.enqueue(Run { config, ..run }, registered);
                 }
-                None => {
-                    let message = format!("experiment {:?} is not available on this server", experiment.as_str());
+                Err(message) => {
+                    // The state machine has no `pending → failed`: a run fails once it has started, here at once.
+                    self.inner.store.transition_run(run.id, RunStatus::Running, None).await?;
                     let failed = self.inner.store.transition_run(run.id, RunStatus::Failed, Some(&message)).await?;
                     self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(failed));
-                    report.interrupted.push(run.id);
+                    report.refused.push(run.id);
                 }
             }
         }
@@ -413,6 +428,9 @@ impl Runtime {
     }
 
     async fn finish(&self, run_id: Uuid, status: RunStatus, error: Option<String>) {
+        // An error can quote anything an experiment produced (a command's stderr, a panic message); a NUL in it
+        // would make PostgreSQL refuse the update and leave the run `running`.
+        let error = error.map(crate::context::storable);
         match self.transition_with_retry(run_id, status, error.as_deref()).await {
             Ok(run) => self.announce_status(run),
             Err(StoreError::RunNotFound(_)) => {} // its instance was deleted meanwhile

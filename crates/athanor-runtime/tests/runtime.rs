@@ -440,6 +440,25 @@ async fn recovery_fails_interrupted_runs_and_restarts_pending_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_checks_pending_runs_against_the_experiment_as_it_is_now() {
+    let h = harness(fast_config()).await;
+    let instance = instance(&h, "quick", json!({})).await;
+    // Stored before the experiment gained `batch` (so it has no value for it), and one it no longer accepts.
+    let older = h.store().create_run(instance, &json!({"lines": 3}), "test-0").await.unwrap();
+    let unfit = h.store().create_run(instance, &json!({"lines": -1, "batch": 1}), "test-0").await.unwrap();
+
+    let report = h.runtime().recover().await.unwrap();
+    assert_eq!(report.requeued, vec![older.id]);
+    assert_eq!(report.refused, vec![unfit.id]);
+    let refused = h.store().get_run(unfit.id).await.unwrap().unwrap();
+    assert_eq!(refused.status, RunStatus::Failed);
+    assert!(refused.error.unwrap().contains("lines: must be at least 0"));
+    let older = h.finish(&older).await.unwrap();
+    assert_eq!(older.status(), RunStatus::Completed, "the new field took its default: {:?}", older.error());
+    assert_eq!(older.logs.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_experiment_is_a_clear_error_not_a_crash() {
     let h = harness(fast_config()).await;
     let instance = stored_instance(&h, "renamed_long_ago", json!({})).await;
@@ -637,8 +656,39 @@ fn a_config_type_too_narrow_for_the_schemas_maximum_is_refused_at_registration()
     let error = register::<Narrow>(Schema::new().field(Field::integer("layers").default(2).min(1).max(10_000)))
         .err()
         .expect("a u8 cannot hold 10,000");
-    assert!(error.contains("every number at its maximum"), "{error}");
-    assert!(error.contains("10000"), "serde names the value: {error}");
+    assert!(error.contains("`layers` = 10000"), "the probe names the field and value: {error}");
+}
+
+#[test]
+fn an_enum_missing_an_option_and_an_unsigned_type_for_a_signed_field_are_refused() {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    #[allow(dead_code)]
+    enum Model {
+        Gpt4,
+        Claude3,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Choice {
+        model: Model,
+    }
+    let schema =
+        |options: &[&str]| Schema::new().field(Field::string("model").options(options.to_vec()).default("gpt4"));
+    assert!(register::<Choice>(schema(&["gpt4", "claude3"])).is_ok());
+    let error = register::<Choice>(schema(&["gpt4", "claude3", "llama3"])).err().expect("llama3 has no variant");
+    assert!(error.contains("`model` = \"llama3\""), "{error}");
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Unsigned {
+        offset: u32,
+    }
+    let error = register::<Unsigned>(Schema::new().field(Field::integer("offset").default(0)))
+        .err()
+        .expect("the schema admits negative offsets");
+    assert!(error.contains("`offset` = -9223372036854775808"), "{error}");
+    assert!(register::<Unsigned>(Schema::new().field(Field::integer("offset").default(0).min(0).max(1_000))).is_ok());
 }
 
 #[test]

@@ -173,10 +173,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     }
     let runtime = Runtime::new(store.clone(), registry, config.runtime.clone());
     let recovered = runtime.recover().await?;
-    if !recovered.interrupted.is_empty() || !recovered.requeued.is_empty() {
+    if !recovered.interrupted.is_empty() || !recovered.requeued.is_empty() || !recovered.refused.is_empty() {
         tracing::info!(
             interrupted = recovered.interrupted.len(),
             requeued = recovered.requeued.len(),
+            refused = recovered.refused.len(),
             "recovered runs left by the previous process"
         );
     }

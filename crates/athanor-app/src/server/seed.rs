@@ -25,9 +25,12 @@ pub async fn seed_demo_instances(store: &Store, experiments: &Registry) -> anyho
             None if !required => continue,
             None => anyhow::bail!("demo {:?} names unknown experiment {}", demo.name, demo.experiment),
         };
-        let config = demo
-            .configuration(&definition.schema)
-            .map_err(|errors| anyhow::anyhow!("demo {:?}: {errors}", demo.name))?;
+        let config = match demo.configuration(&definition.schema) {
+            Ok(config) => config,
+            // A manifest of the user's own may declare an experiment of the same name with another schema.
+            Err(_) if !required => continue,
+            Err(errors) => anyhow::bail!("demo {:?}: {errors}", demo.name),
+        };
         let draft = InstanceDraft {
             experiment: ExperimentName::parse(demo.experiment)?,
             name: InstanceName::parse(demo.name)?,

@@ -28,9 +28,12 @@ pub struct CommandManifest {
 
 #[derive(Default)]
 struct State {
-    /// What the last look at the file found (its bytes, or why it could not be read), so an unchanged file (or a
-    /// mere `touch`) is not re-applied and a missing file is reported once.
-    last_read: Option<Result<Vec<u8>, String>>,
+    /// What the previous look at the file found (its bytes, or why it could not be read). A version is considered
+    /// only once two looks in a row agree, so a save caught half-written (an editor that truncates, then writes) is
+    /// never applied.
+    last_look: Option<Result<Vec<u8>, String>>,
+    /// The version last considered (applied or refused), so an unchanged file (or a mere `touch`) is not re-applied.
+    considered: Option<Result<Vec<u8>, String>>,
     /// Why the file's current version was refused; `None` while the experiments in use are the file's own.
     problems: Option<Vec<String>>,
 }
@@ -38,8 +41,10 @@ struct State {
 /// What one [`CommandManifest::reload`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reload {
-    /// The file has not changed since it was last read.
+    /// The file has not changed since it was last considered (or is still refused for the same reasons).
     Unchanged,
+    /// The file changed since the previous look; it is considered at the next look if it stays the same.
+    Settling,
     /// The new version is in use.
     Applied {
         /// Experiments the new version adds.
@@ -64,7 +69,7 @@ impl CommandManifest {
     pub fn load(path: &Path, builtins: Registry) -> Result<(CommandManifest, Registry), Vec<String>> {
         let bytes = read_capped(path).map_err(|problem| vec![problem])?;
         let registry = build(path, &bytes, &builtins)?;
-        let state = State { last_read: Some(Ok(bytes)), problems: None };
+        let state = State { last_look: Some(Ok(bytes.clone())), considered: Some(Ok(bytes)), problems: None };
         Ok((CommandManifest { path: path.to_owned(), builtins, state: Mutex::new(state) }, registry))
     }
 
@@ -84,18 +89,30 @@ impl CommandManifest {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Re-read the file; if it changed, apply it to `runtime` or, when it has errors, keep the experiments in use
-    /// and record the errors. Either way viewers are told ([`LifecycleEvent::ExperimentsChanged`]).
+    /// Look at the file. A version seen the same in two looks in a row, and different from the one in use, is
+    /// applied to `runtime` or, when it has errors, refused with the experiments in use kept and the errors recorded.
+    /// A refused version is checked again at every look, since what it refers to (a `cwd`) may appear meanwhile.
+    /// Viewers are told of every applied or newly refused version ([`LifecycleEvent::ExperimentsChanged`]).
     pub fn reload(&self, runtime: &Runtime) -> Reload {
         let read = read_capped(&self.path);
         let outcome = {
             let mut state = self.lock();
-            if state.last_read.as_ref() == Some(&read) {
+            let settled = state.last_look.as_ref() == Some(&read);
+            state.last_look = Some(read.clone());
+            if !settled {
+                return Reload::Settling;
+            }
+            if state.considered.as_ref() == Some(&read) && state.problems.is_none() {
                 return Reload::Unchanged;
             }
-            state.last_read = Some(read.clone());
+            state.considered = Some(read.clone());
             let built =
                 read.map_err(|problem| vec![problem]).and_then(|bytes| build(&self.path, &bytes, &self.builtins));
+            if let Err(problems) = &built {
+                if state.problems.as_ref() == Some(problems) {
+                    return Reload::Unchanged;
+                }
+            }
             state.problems = built.as_ref().err().cloned();
             built
         };
@@ -138,15 +155,25 @@ impl CommandManifest {
 
 /// The file's bytes, or a message saying why they cannot be had.
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
     let describe = |error: std::io::Error| format!("{}: cannot read the experiment manifest: {error}", path.display());
-    let size = std::fs::metadata(path).map_err(describe)?.len();
-    if size > MAX_MANIFEST_BYTES {
+    let metadata = std::fs::metadata(path).map_err(describe)?;
+    // A FIFO or a device would block the reading thread or never end; a manifest is a plain file.
+    if !metadata.is_file() {
+        return Err(format!("{}: the experiment manifest must be a regular file", path.display()));
+    }
+    let mut bytes = Vec::new();
+    // `take` as well as the size check: the file may grow between the two.
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(describe)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(format!(
-            "{}: the experiment manifest is {size} bytes, more than the {MAX_MANIFEST_BYTES} this server reads",
+            "{}: the experiment manifest is larger than the {MAX_MANIFEST_BYTES} bytes this server reads",
             path.display()
         ));
     }
-    std::fs::read(path).map_err(describe)
+    Ok(bytes)
 }
 
 /// `builtins` plus the experiments declared in `bytes`, or every problem.
