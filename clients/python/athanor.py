@@ -461,9 +461,9 @@ class _PipeSink:
         self.fd = fd
         self.buf = []  # lines (str) not yet encoded
         self.size = 0  # their length in characters
-        self.out = []  # encoded chunks (bytes or memoryview) not yet written, oldest first; the first may be a
-        #               remainder left by a write that an exception (raised by a signal handler) cut short
-        self.writing = False
+        self.out = []  # encoded chunks (memoryviews) not yet written, oldest first; the first may be partly written
+        self.writing = False  # a write is under way (in this thread: only the lock's owner sees it set)
+        self.torn = False  # an exception left the pipe in the middle of a line, at an unknown point
         self.broken = False
         self.unbuffered = unbuffered  # a forked child: every message is written at once
         self.wake = threading.Event()
@@ -550,6 +550,13 @@ class _PipeSink:
         self.writing = True
         try:
             out = self.out
+            if self.torn:
+                # A signal handler raised (SystemExit, KeyboardInterrupt) while a write was under way, at a point
+                # where how much of it went out is unknown. End the torn line, so that it costs one bad line and
+                # the next ones arrive whole, and drop the rest of its chunk: sending it again could repeat lines
+                # that did go out. (Repeating the newline at worst adds an empty line, which Athanor skips.)
+                self.torn = False
+                out[0] = memoryview(b"\n")
             while True:
                 if self.buf:
                     buf = self.buf
@@ -561,15 +568,16 @@ class _PipeSink:
                 if self.broken:
                     out.clear()
                     return
-                # One chunk at a time, so lines a nested call appends go out right after it. Progress is recorded
-                # in `out` after every write: if a signal handler raises (SystemExit, KeyboardInterrupt) between
-                # two writes, the unwritten rest of the line stays first in line for the next flush (at exit, say).
+                # One chunk at a time, so that lines a nested call appends go out right after it.
                 while out[0]:
+                    self.torn = True
                     written = os.write(self.fd, out[0])
                     out[0] = out[0][written:]
+                    self.torn = False
                 del out[0]
         except OSError as err:  # EPIPE: Athanor is gone; EBADF: someone closed the descriptor
             self.broken = True
+            self.torn = False
             self.out.clear()
             self.buf = []
             self.size = 0

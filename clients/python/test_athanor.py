@@ -32,9 +32,9 @@ def clean_env(**extra):
     return env
 
 
-def run_child(code, env, fd3=True, timeout=30):
-    """Run ``code`` in a new interpreter with a pipe on file descriptor 3 (exactly 3, as Athanor does); return
-    (exit status, protocol lines parsed as JSON, stdout)."""
+def run_child(code, env, fd3=True, timeout=30, read_delay=0.0):
+    """Run ``code`` in a new interpreter with a pipe on file descriptor 3 (exactly 3, as Athanor does), reading the
+    pipe only after ``read_delay`` seconds; return (exit status, protocol lines parsed as JSON, stdout, stderr)."""
     read_end, write_end = os.pipe()
 
     def put_pipe_on_fd3():
@@ -51,6 +51,7 @@ def run_child(code, env, fd3=True, timeout=30):
         )
     finally:
         os.close(write_end)
+    time.sleep(read_delay)
     with os.fdopen(read_end, "rb") as pipe:
         raw = pipe.read()
     stdout, stderr = child.communicate(timeout=timeout)
@@ -76,11 +77,15 @@ class Pipe:
             with self.lock:
                 self.data += chunk
 
-    def lines(self):
-        """The complete lines received so far, parsed."""
+    def texts(self):
+        """The complete lines received so far, as text."""
         with self.lock:
             complete = bytes(self.data[: self.data.rfind(b"\n") + 1])
-        return [json.loads(line) for line in complete.decode("utf-8").splitlines()]
+        return complete.decode("utf-8").split("\n")[:-1]
+
+    def lines(self):
+        """The complete lines received so far, parsed."""
+        return [json.loads(line) for line in self.texts()]
 
     def wait_for(self, count, timeout=2.0):
         deadline = time.monotonic() + timeout
@@ -91,16 +96,18 @@ class Pipe:
             time.sleep(0.005)
         return self.lines()
 
-    def until_marker(self, timeout=5.0):
-        """Write a marker line behind whatever is in the pipe, wait for it, and return the lines before it."""
-        os.write(self.write_end, b'{"type":"test-marker"}\n')
+    def until_marker(self, timeout=5.0, parse=True):
+        """Write a marker line behind whatever is in the pipe, wait for it, and return the lines before it (parsed,
+        or as text)."""
+        marker = '{"type":"test-marker"}'
+        os.write(self.write_end, marker.encode() + b"\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            lines = self.lines()
-            if lines and lines[-1] == {"type": "test-marker"}:
+            texts = self.texts()
+            if texts and texts[-1] == marker:
                 with self.lock:
-                    del self.data[-len(b'{"type":"test-marker"}\n'):]
-                return lines[:-1]
+                    del self.data[-len(marker) - 1:]
+                return [json.loads(text) for text in texts[:-1]] if parse else texts[:-1]
             time.sleep(0.002)
         raise AssertionError("the marker never came through the pipe")
 
@@ -234,6 +241,167 @@ class Buffering(InProcess):
         self.assertEqual(messages.count("before fork"), 1)
         self.assertEqual(len([m for m in messages if m.startswith("child ")]), 3000)
         self.assertEqual(len([m for m in messages if m.startswith("parent ")]), 3000)
+
+
+def log_line(message):
+    return {"type": "log", "level": "info", "message": message}
+
+
+def short(lines):
+    """Protocol lines in brief, so that a failed comparison of long lines stays readable: "log x*100000"."""
+    def text(value):
+        return "%s*%d" % (value[0], len(value)) if len(value) > 50 and value == value[0] * len(value) else value
+    return ["%s %s" % (line["type"], text(line.get("message", line.get("error", line.get("key", "")))))
+            for line in lines]
+
+
+class SignalHandlers(InProcess):
+    """A signal handler runs in the main thread between two bytecodes, possibly in the middle of a write; the lock is
+    re-entrant, so a handler that reports gets in. Its lines must wait for the line being written to end."""
+
+    def partial_writes(self, handler):
+        """An ``os.write`` that writes 10 bytes at a time and runs ``handler`` once, after the first partial write,
+        as a signal arriving during a write on a full pipe would."""
+        real_write = os.write
+        state = {"handled": False}
+
+        def write(fd, data):
+            written = real_write(fd, bytes(data[:10]))
+            if not state["handled"]:
+                state["handled"] = True
+                handler()
+            return written
+
+        return mock.patch.object(os, "write", write)
+
+    def test_a_handler_that_reports_during_a_write_waits_for_the_line_to_end(self):
+        def handler():
+            athanor.fail("from a handler")
+            athanor.log("logged by the handler")
+            athanor.flush()
+
+        for i in range(5):
+            athanor.log("line %d" % i)
+        with self.partial_writes(handler):
+            athanor.flush()
+        self.assertEqual(self.sent(), [log_line("line %d" % i) for i in range(5)]
+                         + [{"type": "fail", "error": "from a handler"}, log_line("logged by the handler")])
+
+    def test_a_handler_that_reports_during_a_write_forced_by_size_too(self):
+        def handler():
+            athanor.log("y" * 100000)  # over the 64 KiB threshold as well: a nested forced flush
+            athanor.fail("from a handler")
+
+        with self.partial_writes(handler):
+            athanor.log("x" * 100000)  # over the 64 KiB threshold: written by the call itself
+        self.assertEqual(short(self.sent()), ["log x*100000", "log y*100000", "fail from a handler"])
+
+    def test_a_handler_that_raises_mid_write_costs_one_torn_line_and_no_repeated_lines(self):
+        real_write = os.write
+
+        def write(fd, data):  # a SIGTERM handler that reports, then exits, after part of the chunk went out
+            real_write(fd, bytes(data[:25]))
+            athanor.fail("terminated")
+            raise SystemExit(1)
+
+        for i in range(5):
+            athanor.log("line %d" % i)
+        with mock.patch.object(os, "write", write), self.assertRaises(SystemExit):
+            athanor.flush()
+        athanor.log("after")  # say, from a finally block; the next flush (at exit, here now) ends the torn line
+        athanor.flush()
+        texts = self.pipe.until_marker(parse=False)
+        self.assertEqual(texts[0], json.dumps(log_line("line 0"), separators=(",", ":"))[:25])
+        self.assertEqual([json.loads(text) for text in texts[1:]],
+                         [{"type": "fail", "error": "terminated"}, log_line("after")])
+
+    def test_a_real_signal_during_a_blocked_write(self):
+        code = """
+import athanor, os, signal, threading
+signal.signal(signal.SIGUSR1, lambda signum, frame: athanor.fail("from a signal handler"))
+threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+athanor.log("x" * 300000)  # over the 64 KiB a pipe holds: the write blocks until the parent reads, 1 s later
+athanor.flush()
+athanor.log("after")
+"""
+        status, lines, _, stderr = run_child(code, clean_env(ATHANOR_FD="3", ATHANOR_PROTOCOL="1"), read_delay=1.0)
+        self.assertEqual(status, 0, stderr)
+        self.assertEqual(short(lines), ["log x*300000", "fail from a signal handler", "log after"])
+
+
+@unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+class ForkedChildren(unittest.TestCase):
+    """A forked child usually ends with os._exit (multiprocessing does): no atexit, no flusher thread to wait for.
+    So it writes every message at once."""
+
+    def test_a_child_that_ends_with_os_exit_loses_nothing(self):
+        code = """
+import athanor, os
+athanor.log("parent before")
+pid = os.fork()
+if pid == 0:
+    athanor.log("child")
+    athanor.result("child_result", 1)
+    os._exit(0)
+os.waitpid(pid, 0)
+athanor.log("parent after")
+"""
+        status, lines, _, stderr = run_child(code, clean_env(ATHANOR_FD="3", ATHANOR_PROTOCOL="1"))
+        self.assertEqual(status, 0, stderr)
+        self.assertEqual(lines, [log_line("parent before"), log_line("child"),
+                                 {"type": "result", "key": "child_result", "value": 1}, log_line("parent after")])
+
+    def test_multiprocessing_workers_report_even_when_terminated(self):
+        # The parent never reports before forking, so the children choose their sink themselves; the pool's
+        # workers are terminated (SIGTERM) on leaving the block, and Process children end with os._exit.
+        code = """
+import athanor, multiprocessing, os, time
+
+def square(n):
+    athanor.result("square/%d" % n, n * n)
+    return n
+
+def stay():
+    athanor.log("worker %d" % os.getpid())
+    time.sleep(60)
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        assert sorted(pool.map(square, range(6))) == list(range(6))
+    worker = context.Process(target=square, args=(6,))
+    worker.start()
+    worker.join()
+    sleeper = context.Process(target=stay)
+    sleeper.start()
+    time.sleep(0.5)
+    sleeper.terminate()
+    sleeper.join()
+    athanor.log("done")
+"""
+        status, lines, _, stderr = run_child(code, clean_env(ATHANOR_FD="3", ATHANOR_PROTOCOL="1"))
+        self.assertEqual(status, 0, stderr)
+        results = sorted(line["key"] for line in lines if line["type"] == "result")
+        self.assertEqual(results, sorted("square/%d" % n for n in range(7)))
+        self.assertEqual(len([line for line in lines if line.get("message", "").startswith("worker ")]), 1)
+        self.assertEqual(lines[-1], log_line("done"))
+
+    def test_the_parent_stays_buffered(self):
+        athanor._reset_for_tests()
+        try:
+            with mock.patch.dict(os.environ, {"ATHANOR_FD": "1", "ATHANOR_PROTOCOL": "1"}):
+                pid = os.fork()
+                if pid == 0:  # the child: answer with the exit status, never return into the test machinery
+                    try:
+                        os._exit(0 if athanor._open().unbuffered else 3)
+                    finally:
+                        os._exit(4)
+                _, status = os.waitpid(pid, 0)
+                self.assertEqual(os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode")
+                                 else status >> 8, 0, "the child writes unbuffered")
+                self.assertFalse(athanor._open().unbuffered)
+        finally:
+            athanor._reset_for_tests()
 
 
 class Encoding(InProcess):
