@@ -16,7 +16,8 @@
 //! impl Experiment for Echo {
 //!     type Config = Config;
 //!     fn definition(&self) -> ExperimentDefinition {
-//!         ExperimentDefinition::new("echo", "1").schema(Schema::new().field(Field::integer("times").default(2)))
+//!         ExperimentDefinition::new("echo", "1")
+//!             .schema(Schema::new().field(Field::integer("times").default(2).min(0).max(100)))
 //!     }
 //!     async fn run(&self, ctx: RunContext, config: Config) -> RunResult {
 //!         for i in 0..config.times {

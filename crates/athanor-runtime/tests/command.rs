@@ -248,16 +248,24 @@ async fn garbage_on_any_stream_becomes_warnings_and_the_run_goes_on() {
     let report = run_command("garbage", &["python3", "garbage.py"]).await;
     assert_eq!(report.status(), RunStatus::Completed, "error: {:?}", report.error());
 
+    // Blank lines are not among them: they are skipped silently.
     let warnings = protocol_warnings(&report);
-    assert_eq!(warnings.len(), 5, "{warnings:#?}");
+    assert_eq!(warnings.len(), 7, "{warnings:#?}");
     assert!(warnings[0].contains("not valid JSON") && warnings[0].ends_with("the line: epoch 3 done"));
     assert!(warnings[1].contains("not an object"));
     assert!(warnings[2].contains("unknown message type \"metric\""));
     assert!(warnings[3].contains("invalid \"result\" message: missing field `value`"));
     assert!(warnings[4].contains("over the limit of 1048576 bytes"), "{}", &warnings[4][..200]);
     assert!(warnings[4].len() < 1_000, "a warning quotes only the start of an oversized line");
+    assert!(warnings[5].contains("metadata must be an object"), "{}", warnings[5]);
+    assert!(warnings[6].contains("key must not be empty"), "{}", warnings[6]);
+    // Neither message was applied.
+    assert!(!report.messages().contains(&"listed metadata"));
+    assert!(report.results.iter().all(|result| !result.key.is_empty()));
 
-    // Valid lines after the garbage still arrive.
+    // Valid lines after the garbage still arrive, a CRLF at the end of one changing nothing.
+    assert_eq!(log(&report, "null metadata counts as none").metadata, None);
+    assert_eq!(report.result("crlf"), Some(&json!(true)));
     assert_eq!(report.result("after_garbage"), Some(&json!(true)));
     assert_eq!(log(&report, "protocol still works").level, LogLevel::Info);
     assert_eq!(log(&report, "stdout still works").level, LogLevel::Info);
@@ -270,6 +278,31 @@ async fn garbage_on_any_stream_becomes_warnings_and_the_run_goes_on() {
         .message
         .ends_with(&format!("[{dropped} more bytes dropped: output lines are capped at 1048576 bytes]")));
     assert_eq!(long.metadata, Some(json!({"stream": "stdout", "dropped_bytes": dropped})));
+}
+
+#[tokio::test]
+async fn a_progress_bar_redrawn_with_carriage_returns_becomes_a_line_per_redraw() {
+    // As tqdm draws on stderr: every redraw starts with `\r`, and only the last ends with `\n`. On stdout, CRLF
+    // line ends, and a blank line (which is not logged).
+    let script = r"
+        printf '\r  0%%|   |\r 50%%|#  |\r100%%|###|\n' >&2
+        printf 'windows\r\n\r\nstyle\r\n'";
+    let report = run_command("progress_bar", &["sh", "-c", script]).await;
+    assert_eq!(report.status(), RunStatus::Completed, "error: {:?}", report.error());
+    let stream = |name: &str| -> Vec<&str> {
+        let metadata = Some(json!({"stream": name}));
+        report.logs.iter().filter(|log| log.metadata == metadata).map(|log| log.message.as_str()).collect()
+    };
+    assert_eq!(stream("stderr"), ["  0%|   |", " 50%|#  |", "100%|###|"]);
+    assert_eq!(stream("stdout"), ["windows", "style"]);
+}
+
+#[tokio::test]
+async fn nul_characters_in_the_error_are_stored_as_replacement_characters() {
+    let script = r#"printf '{"type":"fail","error":"bad\u0000byte"}\n' >&3"#;
+    let report = run_command("nul", &["sh", "-c", script]).await;
+    assert_eq!(report.status(), RunStatus::Failed);
+    assert_eq!(report.error(), Some("bad\u{FFFD}byte"));
 }
 
 #[tokio::test]

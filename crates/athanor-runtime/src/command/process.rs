@@ -8,12 +8,17 @@
 //! The process leads its own process group, so every process it starts can be signalled at once: SIGTERM to the
 //! group on cancel, SIGKILL to the group when the run's task is dropped (the supervisor's forced cancel, a
 //! timeout, shutdown) and as soon as the main process exits (so a forgotten grandchild cannot hold stdout open
-//! and keep the run from ending). `PR_SET_PDEATHSIG` kills the process if the server itself dies.
+//! and keep the run from ending). After that last SIGKILL the group is gone and never signalled again, since its
+//! id may be reused. `PR_SET_PDEATHSIG` kills the process if the server itself dies.
+//!
+//! After the exit, output is still read until the pipes close, but waiting for them is bounded
+//! ([`DRAIN_AFTER_EXIT`]): only a process that left the group can hold them open. Forwarding what was read is not
+//! bounded: a slow database delays the end of the run, it never costs it its last lines.
 
-use super::lines::{Line, LineReader, MAX_LINE_BYTES};
+use super::lines::{Line, LineEnds, LineReader, MAX_LINE_BYTES};
 use super::protocol::{self, Message, PROTOCOL_VERSION};
 use super::CommandSpec;
-use crate::context::RunContext;
+use crate::context::{storable, RunContext};
 use crate::experiment::RunResult;
 use anyhow::{anyhow, Context as _};
 use athanor_core::LogLevel;
@@ -30,13 +35,21 @@ use tokio::io::AsyncRead;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+use tokio::task::coop;
+use tokio_util::sync::CancellationToken;
 
 /// The file descriptor the process writes protocol messages on (`ATHANOR_FD`).
 const PROTOCOL_FD: RawFd = 3;
 
-/// How long output is still read after the main process exited and its group was killed. Only a process that left
-/// the group (`setsid`) can keep a stream open that long; the run must end anyway.
+/// How long the readers still wait for output after the main process exited and its group was killed. Only a
+/// process that left the group (`setsid`) can keep a stream open that long; the run must end anyway.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(5);
+
+/// Past that deadline a reader still takes what a stream has ready at once, up to this many bytes: the most an
+/// unprivileged process can make a pipe hold (`fs.pipe-max-size`, 1 MiB by default). So output written before the
+/// exit is read whatever the database made the reader wait for, while a process that keeps writing cannot keep the
+/// run going.
+const READ_PAST_DEADLINE_BYTES: u64 = 1 << 20;
 
 /// At most this many of the last stderr lines go into the error of a run that exited badly…
 const STDERR_TAIL_LINES: usize = 10;
@@ -82,10 +95,9 @@ pub(crate) async fn run_command(spec: &CommandSpec, ctx: &RunContext, config: &V
         .process_group(0);
     prepare_child(&mut command, protocol_writer.as_raw_fd());
 
-    let mut child = spawn_on_spawner_thread(command, protocol_writer.into())
+    let Started { group, mut child } = spawn_on_spawner_thread(command, protocol_writer.into())
         .await
         .with_context(|| format!("could not start {program:?} (working directory {})", spec.cwd.display()))?;
-    let group = ProcessGroup::of(&child)?;
 
     let protocol =
         pipe::Receiver::from_owned_fd(OwnedFd::from(protocol_reader)).context("could not read the protocol pipe")?;
@@ -94,43 +106,52 @@ pub(crate) async fn run_command(spec: &CommandSpec, ctx: &RunContext, config: &V
 
     let mut first_fail = None;
     let mut stderr_tail = StderrTail::default();
-    let status = {
-        // The readers write into the two locals above, so what they gathered survives even when reading is cut
-        // short after the exit.
+    // Cancelled once the main process has been gone for DRAIN_AFTER_EXIT: from then on the readers stop waiting for
+    // more output (see `next_lines`), but still forward everything they read.
+    let drain_deadline = CancellationToken::new();
+    let (status, cut_off) = {
         let mut streams = pin!(async {
             tokio::join!(
-                forward_protocol(protocol, ctx, &mut first_fail),
-                forward_output(stdout, OutputStream::Stdout, ctx, None),
-                forward_output(stderr, OutputStream::Stderr, ctx, Some(&mut stderr_tail)),
+                forward_protocol(protocol, ctx, &drain_deadline, &mut first_fail),
+                forward_output(stdout, OutputStream::Stdout, ctx, &drain_deadline, None),
+                forward_output(stderr, OutputStream::Stderr, ctx, &drain_deadline, Some(&mut stderr_tail)),
             )
         });
-        let mut exit = pin!(wait_for_exit(&mut child, &group, ctx));
+        let mut exit = pin!(wait_for_exit(&mut child, group, ctx));
         tokio::select! {
             status = &mut exit => {
-                if tokio::time::timeout(DRAIN_AFTER_EXIT, &mut streams).await.is_err() {
-                    ctx.log(
-                        LogLevel::Warn,
-                        format!(
-                            "stopped reading the command's output {} s after it exited: a process outside its \
-                             process group still holds the output open",
-                            DRAIN_AFTER_EXIT.as_secs()
-                        ),
-                        Some(json!({"stream": "protocol"})),
-                    )
-                    .await;
-                }
-                status
+                let cut_off = tokio::select! {
+                    cut_off = &mut streams => cut_off,
+                    () = tokio::time::sleep(DRAIN_AFTER_EXIT) => {
+                        drain_deadline.cancel();
+                        (&mut streams).await
+                    }
+                };
+                (status, cut_off)
             }
-            _ = &mut streams => exit.await,
+            cut_off = &mut streams => (exit.await, cut_off),
         }
     };
-    // Everything in the group was killed once the main process exited, and its output is read: nothing is left
-    // to clean up, and not signalling the group again keeps clear of a recycled process-group id.
-    group.release();
+    let (protocol_cut, stdout_cut, stderr_cut) = cut_off;
+    let cut: Vec<_> = [(protocol_cut, "protocol pipe"), (stdout_cut, "stdout"), (stderr_cut, "stderr")]
+        .into_iter()
+        .filter_map(|(cut, name)| cut.then_some(name))
+        .collect();
+    if !cut.is_empty() {
+        let message = format!(
+            "stopped reading the command's {} {} s after it exited: a process that left its process group still \
+             holds it open, and what it writes from now on is lost",
+            cut.join(" and "),
+            DRAIN_AFTER_EXIT.as_secs()
+        );
+        ctx.log(LogLevel::Warn, message, Some(json!({"stream": "protocol"}))).await;
+    }
 
     let status = status.context("could not wait for the process to end")?;
+    // The error is stored as the run's, where a NUL cannot go (PostgreSQL refuses it, and the run would stay
+    // `running`); the process chose these bytes.
     if let Some(error) = first_fail {
-        return Err(anyhow!(error));
+        return Err(anyhow!(storable(error)));
     }
     if status.success() {
         return Ok(());
@@ -140,12 +161,12 @@ pub(crate) async fn run_command(spec: &CommandSpec, ctx: &RunContext, config: &V
         message.push_str("; last stderr lines:\n");
         message.push_str(&stderr_tail.render());
     }
-    Err(anyhow!(message))
+    Err(anyhow!(storable(message)))
 }
 
 /// Wait for the main process to exit, asking its group to stop (SIGTERM) if the run is cancelled meanwhile; then
-/// kill whatever is left of the group.
-async fn wait_for_exit(child: &mut Child, group: &ProcessGroup, ctx: &RunContext) -> io::Result<ExitStatus> {
+/// kill whatever is left of the group, and let go of it. If this future is dropped first, `group` kills the group.
+async fn wait_for_exit(child: &mut Child, group: ProcessGroup, ctx: &RunContext) -> io::Result<ExitStatus> {
     let status = tokio::select! {
         status = child.wait() => status,
         () = ctx.cancelled() => {
@@ -155,8 +176,12 @@ async fn wait_for_exit(child: &mut Child, group: &ProcessGroup, ctx: &RunContext
             child.wait().await
         }
     };
-    // A grandchild still running would hold stdout and stderr open, so the streams would never end.
-    group.signal(libc::SIGKILL);
+    // A grandchild still running would hold stdout and stderr open, so the streams would never end. This runs right
+    // after the reap inside `wait`, with no await between, and that is safe from pid reuse: the kernel does not give
+    // out a pid that is still the process-group id of a live process, so while anything is left in the group to
+    // kill, the id is still this group's. Once nothing is, the signal could reach a stranger only if the kernel had
+    // cycled through every pid and handed out this one again within these few instructions.
+    group.kill_and_release();
     status
 }
 
@@ -236,28 +261,42 @@ type SpawnJob = Box<dyn FnOnce() + Send>;
 /// The thread every command is forked from, started on first use; it lives as long as the server.
 static SPAWNER: Mutex<Option<mpsc::Sender<SpawnJob>>> = Mutex::new(None);
 
+/// A process just started, handed from the spawner thread to its run. Until the run takes it apart, dropping it
+/// kills the process's group: the run's future can be dropped (a forced cancel, shutdown) while this is on its way,
+/// and nothing else would ever stop the process then.
+struct Started {
+    /// Before `child`, so it is dropped (killing the group) while `child` still holds the process unreaped: its pid,
+    /// the group's id, cannot belong to anyone else yet.
+    group: ProcessGroup,
+    child: Child,
+}
+
+impl Started {
+    fn new(child: Child) -> io::Result<Started> {
+        let pid = child.id().ok_or_else(|| io::Error::other("the process ended before its id could be read"))?;
+        Ok(Started { group: ProcessGroup { id: pid as libc::pid_t }, child })
+    }
+}
+
 /// Spawn `command` on the spawner thread, then close the server's copy of the protocol pipe's write end.
 ///
 /// Why a thread of its own: `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the
 /// process. Blocking-pool threads (`spawn_blocking`) exit after a few idle seconds, which would kill healthy
 /// commands mid-run; even a tokio worker thread can turn into a blocking-pool thread after `block_in_place`. A
 /// thread that never exits makes the signal mean exactly "the server died".
-async fn spawn_on_spawner_thread(mut command: Command, protocol_writer: OwnedFd) -> io::Result<Child> {
+async fn spawn_on_spawner_thread(mut command: Command, protocol_writer: OwnedFd) -> io::Result<Started> {
     // tokio registers the child with the runtime that spawns it (to reap it and to wake `wait`), so the spawner
     // thread enters this task's runtime for the call.
     let runtime = tokio::runtime::Handle::current();
     let (sender, receiver) = oneshot::channel();
     submit(Box::new(move || {
         let _entered = runtime.enter();
-        let spawned = command.spawn();
+        let spawned = command.spawn().and_then(Started::new);
         // The child has its own copy now. The server's must close, or the pipe never reports end-of-stream.
         drop(protocol_writer);
-        if let Err(Ok(orphan)) = sender.send(spawned) {
-            // The run was dropped while its command was being started: nobody will ever stop this process.
-            if let Some(pid) = orphan.id() {
-                ProcessGroup { id: pid as libc::pid_t }.signal(libc::SIGKILL);
-            }
-        }
+        // If the run is gone (now, or before it takes the process out of the channel), `Started` is dropped with
+        // the channel and kills the group.
+        let _ = sender.send(spawned);
     }))?;
     receiver.await.map_err(|_| io::Error::other("the process-spawning thread dropped the request"))?
 }
@@ -280,17 +319,12 @@ fn submit(job: SpawnJob) -> io::Result<()> {
 }
 
 /// The process group a command leads (its id is the command's pid). SIGKILLs the whole group when dropped, unless
-/// [`ProcessGroup::release`]d after a normal end.
+/// [`ProcessGroup::kill_and_release`]d once the main process has exited.
 struct ProcessGroup {
     id: libc::pid_t,
 }
 
 impl ProcessGroup {
-    fn of(child: &Child) -> anyhow::Result<ProcessGroup> {
-        let pid = child.id().context("the process ended before its id could be read")?;
-        Ok(ProcessGroup { id: pid as libc::pid_t })
-    }
-
     /// Send `signal` to every process in the group. A group with nobody left in it is not an error.
     fn signal(&self, signal: libc::c_int) {
         // SAFETY: killpg has no memory-safety preconditions; it only sends a signal.
@@ -299,8 +333,13 @@ impl ProcessGroup {
         }
     }
 
-    /// Forget the group without signalling it.
-    fn release(self) {
+    /// Kill every process in the group, then forget it: the group is gone for good. SIGKILL cannot be caught, and a
+    /// member in the middle of `fork` takes its new child down with it (the kernel delivers a group signal to both
+    /// or restarts the fork), so nothing is left in it and nothing can join it. A process that left the group
+    /// (`setsid`) may live on, but it is not in the group, so signalling the id again could only ever reach a
+    /// stranger that was given the id once it was free.
+    fn kill_and_release(self) {
+        self.signal(libc::SIGKILL);
         std::mem::forget(self);
     }
 }
@@ -313,14 +352,95 @@ impl Drop for ProcessGroup {
 
 // --- Reading the streams ----------------------------------------------------------------------------------------
 
-/// Read protocol messages until the pipe closes, forwarding them in order; the first `fail` is kept in
-/// `first_fail`.
-async fn forward_protocol(receiver: pipe::Receiver, ctx: &RunContext, first_fail: &mut Option<String>) {
-    let mut lines = LineReader::new(receiver);
+/// What one [`next_lines`] found.
+#[derive(Debug)]
+enum Next {
+    /// Lines may have been read; read again.
+    More,
+    /// The stream was closed.
+    End,
+    /// The drain deadline has passed and the stream has nothing ready (or gave all it may past the deadline).
+    CutOff,
+    /// Reading failed; the stream is given up.
+    Failed(io::Error),
+}
+
+/// A reader's view of the drain deadline.
+struct DrainDeadline<'a> {
+    /// Cancelled when the deadline passes.
+    passed: &'a CancellationToken,
+    /// How much the stream had given when this reader first found the deadline passed.
+    read_before_it: Option<u64>,
+}
+
+impl DrainDeadline<'_> {
+    fn new(passed: &CancellationToken) -> DrainDeadline<'_> {
+        DrainDeadline { passed, read_before_it: None }
+    }
+}
+
+/// Read once from `lines`, calling `on_line` for each line read, unless the drain deadline stops the reading.
+///
+/// The deadline only ever ends a wait for the stream: what a reader has read is forwarded by its caller however
+/// long that takes, and what is ready in the pipe when the reader comes back for more is still taken (within
+/// [`READ_PAST_DEADLINE_BYTES`]). A line the stream was in the middle of when the reading stops is passed on as an
+/// unterminated line, so nothing read is lost.
+async fn next_lines<R: AsyncRead + Unpin>(
+    lines: &mut LineReader<R>,
+    deadline: &mut DrainDeadline<'_>,
+    mut on_line: impl FnMut(Line<'_>),
+) -> Next {
+    let read = if deadline.passed.is_cancelled() {
+        let read_before = *deadline.read_before_it.get_or_insert(lines.bytes_read());
+        if lines.bytes_read() - read_before >= READ_PAST_DEADLINE_BYTES {
+            None
+        } else {
+            // Only what is ready now. Unconstrained, because tokio's cooperative budget can make a ready read look
+            // pending after a busy stretch of forwarding, which would throw away output written before the exit;
+            // the byte limit above bounds this stretch instead.
+            tokio::select! {
+                biased;
+                read = coop::unconstrained(lines.read_lines(&mut on_line)) => Some(read),
+                () = std::future::ready(()) => None,
+            }
+        }
+    } else {
+        // `read_lines` loses nothing when dropped unfinished, so the deadline can interrupt the wait.
+        tokio::select! {
+            biased;
+            read = lines.read_lines(&mut on_line) => Some(read),
+            () = deadline.passed.cancelled() => None,
+        }
+    };
+    match read {
+        None => {
+            lines.stop(on_line);
+            Next::CutOff
+        }
+        Some(Ok(true)) => Next::More,
+        Some(Ok(false)) => Next::End,
+        Some(Err(error)) => Next::Failed(error),
+    }
+}
+
+/// Read protocol messages until the pipe closes (or the drain deadline cuts it off: then returns true), forwarding
+/// them in order; the first `fail` is kept in `first_fail`.
+async fn forward_protocol(
+    receiver: impl AsyncRead + Unpin,
+    ctx: &RunContext,
+    drain_deadline: &CancellationToken,
+    first_fail: &mut Option<String>,
+) -> bool {
+    let mut lines = LineReader::new(receiver, LineEnds::Newline);
+    let mut deadline = DrainDeadline::new(drain_deadline);
     let mut decoded = Vec::new();
     let mut logs = Vec::new();
     loop {
-        let more = lines.read_lines(|line| decoded.push(protocol::decode(&line))).await;
+        let next = next_lines(&mut lines, &mut deadline, |line| {
+            // A blank line decodes to nothing: there is nothing in it to apply or to warn about.
+            decoded.extend(protocol::decode(&line).transpose());
+        })
+        .await;
         for message in decoded.drain(..) {
             match message {
                 Ok(Message::Log { level, message, metadata }) => logs.push((level, message, metadata)),
@@ -333,12 +453,13 @@ async fn forward_protocol(receiver: pipe::Receiver, ctx: &RunContext, first_fail
             }
         }
         flush(ctx, &mut logs).await;
-        match more {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(error) => {
+        match next {
+            Next::More => {}
+            Next::End => return false,
+            Next::CutOff => return true,
+            Next::Failed(error) => {
                 report_read_error(ctx, "protocol pipe", &error).await;
-                break;
+                return false;
             }
         }
     }
@@ -392,32 +513,42 @@ impl OutputStream {
     }
 }
 
-/// Log every line of `reader` until it closes, keeping the last ones in `tail` when given.
+/// Log every line of `reader` until it closes (or the drain deadline cuts it off: then returns true), keeping the
+/// last ones in `tail` when given.
+///
+/// A lone `\r` ends a line as `\n` does, so each redraw of a progress bar is a line of its own instead of part of
+/// one endless line; empty lines (blank lines, and what comes before a redraw's leading `\r`) say nothing and are
+/// skipped.
 async fn forward_output(
     reader: impl AsyncRead + Unpin,
     stream: OutputStream,
     ctx: &RunContext,
+    drain_deadline: &CancellationToken,
     mut tail: Option<&mut StderrTail>,
-) {
-    let mut lines = LineReader::new(reader);
+) -> bool {
+    let mut lines = LineReader::new(reader, LineEnds::AnyBreak);
+    let mut deadline = DrainDeadline::new(drain_deadline);
     let mut logs = Vec::new();
     loop {
-        let more = lines
-            .read_lines(|line| {
-                let (message, metadata) = output_log(&line, stream);
-                if let Some(tail) = tail.as_deref_mut() {
-                    tail.push(&message);
-                }
-                logs.push((stream.level(), message, Some(metadata)));
-            })
-            .await;
+        let next = next_lines(&mut lines, &mut deadline, |line| {
+            if line.is_empty() {
+                return;
+            }
+            let (message, metadata) = output_log(&line, stream);
+            if let Some(tail) = tail.as_deref_mut() {
+                tail.push(&message);
+            }
+            logs.push((stream.level(), message, Some(metadata)));
+        })
+        .await;
         flush(ctx, &mut logs).await;
-        match more {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(error) => {
+        match next {
+            Next::More => {}
+            Next::End => return false,
+            Next::CutOff => return true,
+            Next::Failed(error) => {
                 report_read_error(ctx, stream.name(), &error).await;
-                break;
+                return false;
             }
         }
     }
@@ -483,6 +614,186 @@ fn floor_char_boundary(text: &str, limit: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::Hub;
+    use crate::writer::WriterMessage;
+    use athanor_core::ExperimentDefinition;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+    use uuid::Uuid;
+
+    /// A safety net so a regression fails the test instead of hanging it; no test waits for it to pass.
+    const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+    /// A run context whose records go into a channel of `capacity` messages that the test reads itself: a
+    /// database exactly as slow as the test makes it.
+    fn context(capacity: usize) -> (RunContext, mpsc::Receiver<WriterMessage>) {
+        let (writer, records) = mpsc::channel(capacity);
+        let ctx = RunContext::new(Uuid::new_v4(), json!({}), writer, Arc::new(Hub::new(16)), CancellationToken::new());
+        (ctx, records)
+    }
+
+    /// The log lines and results (as `key=value`) of one message to the writer.
+    fn texts(message: WriterMessage) -> Vec<String> {
+        match message {
+            WriterMessage::Log { log, .. } => vec![log.message],
+            WriterMessage::Logs { logs, .. } => logs.into_iter().map(|log| log.message).collect(),
+            WriterMessage::Result { result, .. } => vec![format!("{}={}", result.key, result.value)],
+            WriterMessage::Open { .. } | WriterMessage::Close { .. } => vec![],
+        }
+    }
+
+    /// Everything left in the channel once every sender is gone.
+    async fn all_texts(mut records: mpsc::Receiver<WriterMessage>) -> Vec<String> {
+        let mut all = Vec::new();
+        while let Some(message) = records.recv().await {
+            all.extend(texts(message));
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn everything_read_before_the_drain_deadline_is_forwarded_however_slow_the_database() {
+        // Room for one message: every further batch waits for the test to take one, as behind a slow database.
+        let (ctx, mut records) = context(1);
+        let expected: Vec<_> = (0..1_000).map(|i| format!("line {i}")).collect();
+        // The process's end stays open, as when a process that left the group still holds stdout.
+        let (mut process_end, stdout) = tokio::io::duplex(64 * 1024);
+        process_end.write_all((expected.join("\n") + "\n").as_bytes()).await.unwrap();
+        let drain_deadline = CancellationToken::new();
+        let deadline = &drain_deadline;
+
+        let forward = async move { forward_output(stdout, OutputStream::Stdout, &ctx, deadline, None).await };
+        let slow_database = async {
+            // The reader has read the lines and waits to forward the rest of them when the deadline passes.
+            let mut forwarded = texts(records.recv().await.expect("a first batch"));
+            deadline.cancel();
+            while let Some(message) = records.recv().await {
+                forwarded.extend(texts(message));
+            }
+            forwarded
+        };
+        let (cut_off, forwarded) = tokio::time::timeout(HANG_LIMIT, async { tokio::join!(forward, slow_database) })
+            .await
+            .expect("the reader stops once the deadline has passed");
+        assert!(cut_off, "the stream was still open");
+        assert_eq!(forwarded, expected);
+    }
+
+    #[tokio::test]
+    async fn output_already_in_the_pipe_when_the_deadline_passes_is_still_read() {
+        let (ctx, records) = context(1_024);
+        let (mut process_end, protocol_pipe) = tokio::io::duplex(64 * 1024);
+        let messages = "{\"type\":\"result\",\"key\":\"a\",\"value\":1}\n\
+                        {\"type\":\"log\",\"message\":\"written before the exit\"}\n\
+                        {\"type\":\"fail\",\"error\":\"x\"}\n{\"type\":\"res";
+        process_end.write_all(messages.as_bytes()).await.unwrap();
+        let drain_deadline = CancellationToken::new();
+        drain_deadline.cancel();
+
+        let mut first_fail = None;
+        let cut_off =
+            tokio::time::timeout(HANG_LIMIT, forward_protocol(protocol_pipe, &ctx, &drain_deadline, &mut first_fail))
+                .await
+                .expect("the reader stops once the pipe has nothing ready");
+        assert!(cut_off);
+        assert_eq!(first_fail.as_deref(), Some("x"));
+        drop(ctx);
+        let forwarded = all_texts(records).await;
+        assert_eq!(forwarded[..2], ["a=1", "written before the exit"]);
+        // The line in progress when reading stopped is passed on, so the warning shows what was lost.
+        assert_eq!(forwarded.len(), 3, "{forwarded:?}");
+        assert!(forwarded[2].ends_with("it began: {\"type\":\"res"), "{}", forwarded[2]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_never_stops_writing_is_cut_off_past_the_deadline() {
+        let (ctx, records) = context(1_024);
+        let drain_deadline = CancellationToken::new();
+        drain_deadline.cancel();
+        // Always ready: only the byte limit past the deadline can end this.
+        let endless = tokio::io::repeat(b'y');
+        let cut_off = tokio::time::timeout(
+            HANG_LIMIT,
+            forward_output(endless, OutputStream::Stdout, &ctx, &drain_deadline, None),
+        )
+        .await
+        .expect("the reader stops within its byte limit");
+        assert!(cut_off);
+        drop(ctx);
+        let forwarded = all_texts(records).await;
+        assert_eq!(forwarded.len(), 1, "one line in progress, passed on when reading stopped");
+        assert!(forwarded[0].starts_with(&"y".repeat(MAX_LINE_BYTES)));
+    }
+
+    /// Start `sleep` in a group of its own on the spawner thread, dropping the run's side of the hand-over either
+    /// before the spawner starts the process or after it has sent it, and wait for the process to end.
+    async fn drop_the_run_while_starting(after_the_send: bool) {
+        // The sleep's stdout is this pipe: the read end reports end-of-stream once the process is dead (the
+        // spawner thread's copy of the write end is dropped with the command), an event to await.
+        let (output, output_writer) = io::pipe().unwrap();
+        let mut output = pipe::Receiver::from_owned_fd(OwnedFd::from(output)).unwrap();
+        let mut command = Command::new("sleep");
+        command.arg("1000").stdin(Stdio::null()).stdout(Stdio::from(output_writer)).stderr(Stdio::null());
+        command.process_group(0);
+        let (_protocol_reader, protocol_writer) = io::pipe().unwrap();
+
+        // Hold the spawner thread, so the hand-over can be dropped at a chosen point.
+        let (open_gate, mut gate) = mpsc::unbounded_channel::<()>();
+        submit(Box::new(move || {
+            let _ = gate.blocking_recv();
+        }))
+        .unwrap();
+        let mut spawn = Box::pin(spawn_on_spawner_thread(command, protocol_writer.into()));
+        assert!(futures::poll!(spawn.as_mut()).is_pending(), "the spawner thread is held");
+        if !after_the_send {
+            drop(spawn);
+            open_gate.send(()).unwrap();
+        } else {
+            open_gate.send(()).unwrap();
+            // The spawner runs jobs in order: once this one has run, the process was started and sent.
+            let (done, sent) = oneshot::channel();
+            submit(Box::new(move || {
+                let _ = done.send(());
+            }))
+            .unwrap();
+            sent.await.unwrap();
+            drop(spawn);
+        }
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(HANG_LIMIT, output.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(Ok(0))), "the process was left running (after the send: {after_the_send})");
+    }
+
+    #[tokio::test]
+    async fn a_process_started_for_a_run_that_is_gone_is_killed() {
+        drop_the_run_while_starting(false).await;
+        drop_the_run_while_starting(true).await;
+    }
+
+    fn spec(script: &str) -> CommandSpec {
+        CommandSpec {
+            definition: ExperimentDefinition::new("nul", "1"),
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            env: BTreeMap::new(),
+            manifest: PathBuf::from("athanor.toml"),
+        }
+    }
+
+    #[tokio::test]
+    async fn nul_characters_in_the_error_become_replacement_characters() {
+        let (ctx, _records) = context(1_024);
+        let fail = r#"printf '{"type":"fail","error":"bad\u0000byte"}\n' >&3"#;
+        let error = run_command(&spec(fail), &ctx, &json!({})).await.unwrap_err();
+        assert_eq!(error.to_string(), "bad\u{FFFD}byte");
+
+        let stderr = r#"printf 'bad\000byte\n' >&2; exit 1"#;
+        let error = run_command(&spec(stderr), &ctx, &json!({})).await.unwrap_err();
+        assert_eq!(error.to_string(), "exited with status 1; last stderr lines:\nbad\u{FFFD}byte");
+    }
 
     #[test]
     fn the_stderr_tail_keeps_the_last_ten_lines_within_four_kib() {

@@ -9,14 +9,16 @@
 //! {"type":"fail","error":"the model diverged"}
 //! ```
 //!
-//! A log's `level` defaults to `info`; `metadata`, `total` and `message` (of progress) may be left out. Fields this
-//! version does not know are ignored, so a newer client can add some without breaking an older server. A line that
-//! cannot be understood is never fatal: [`decode`] describes what is wrong with it, and the caller logs that as a
-//! warning and goes on with the next line.
+//! A log's `level` defaults to `info`; `metadata` (an object, or `null`), `total` and `message` (of progress) may be
+//! left out; a result's `key` must not be empty. Fields this version does not know are ignored, so a newer client can
+//! add some without breaking an older server. Empty and whitespace-only lines are skipped. A line that cannot be
+//! understood is never fatal: [`decode`] describes what is wrong with it, and the caller logs that as a warning and
+//! goes on with the next line.
 
 use super::lines::{Line, MAX_LINE_BYTES};
 use athanor_core::LogLevel;
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// The protocol version this runtime speaks, passed to the process as `ATHANOR_PROTOCOL`.
@@ -39,13 +41,14 @@ pub(crate) enum Message {
         level: LogLevel,
         /// The text.
         message: String,
-        /// Structured detail shown beside the line.
-        #[serde(default)]
+        /// Structured detail shown beside the line: always an object (`null` counts as left out).
+        #[serde(default, deserialize_with = "object_or_null")]
         metadata: Option<Value>,
     },
     /// A named result (any JSON value).
     Result {
-        /// Its name, e.g. `accuracy`.
+        /// Its name, e.g. `accuracy`; never empty.
+        #[serde(deserialize_with = "non_empty")]
         key: String,
         /// Its value; `null` is a value, a missing `value` is an error.
         value: Value,
@@ -72,9 +75,33 @@ fn default_level() -> LogLevel {
     LogLevel::Info
 }
 
-/// Read one line of the protocol stream: the message, or the text of a warning that says why the line was ignored
-/// (quoting its start).
-pub(crate) fn decode(line: &Line<'_>) -> Result<Message, String> {
+/// Metadata is shown as a table of fields beside its log line, and stored as such: a number or a list there would
+/// break that for every reader, so it is refused at the door rather than stored as something else.
+fn object_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        object @ Value::Object(_) => Ok(Some(object)),
+        _ => Err(D::Error::custom("metadata must be an object")),
+    }
+}
+
+/// A result without a name could not be told apart from any other, nor compared across runs.
+fn non_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let key = String::deserialize(deserializer)?;
+    if key.is_empty() {
+        return Err(D::Error::custom("a result's key must not be empty"));
+    }
+    Ok(key)
+}
+
+/// Read one line of the protocol stream: the message, nothing for a blank line, or the text of a warning that says
+/// why the line was ignored (quoting its start).
+pub(crate) fn decode(line: &Line<'_>) -> Result<Option<Message>, String> {
+    // JSON's own whitespace (a `\r` left by CRLF included): a blank line carries nothing, so it is no mistake to warn
+    // about, even the last one without its line feed.
+    if line.dropped == 0 && line.bytes.iter().all(|byte| matches!(byte, b' ' | b'\t' | b'\r' | b'\n')) {
+        return Ok(None);
+    }
     if line.dropped > 0 {
         return Err(format!(
             "protocol line ignored: it is {} bytes long, over the limit of {} bytes (1 MiB); it began: {}",
@@ -92,7 +119,9 @@ pub(crate) fn decode(line: &Line<'_>) -> Result<Message, String> {
             preview(line.bytes)
         ));
     }
-    parse(line.bytes).map_err(|problem| format!("protocol line ignored: {problem}; the line: {}", preview(line.bytes)))
+    parse(line.bytes)
+        .map(Some)
+        .map_err(|problem| format!("protocol line ignored: {problem}; the line: {}", preview(line.bytes)))
 }
 
 /// Parse a complete line, or say in a few words what is wrong with it.
@@ -150,6 +179,11 @@ mod tests {
         Line { bytes: text.as_bytes(), dropped: 0, terminated: true }
     }
 
+    /// What a non-blank line decodes to.
+    fn message(text: &str) -> Result<Message, String> {
+        decode(&line(text)).map(|message| message.expect("a message, not a blank line"))
+    }
+
     fn problem(text: &str) -> String {
         decode(&line(text)).expect_err("the line should be rejected")
     }
@@ -157,39 +191,36 @@ mod tests {
     #[test]
     fn every_message_type_parses_with_its_optional_fields_defaulted() {
         assert_eq!(
-            decode(&line(r#"{"type":"log","message":"hello"}"#)),
+            message(r#"{"type":"log","message":"hello"}"#),
             Ok(Message::Log { level: LogLevel::Info, message: "hello".into(), metadata: None })
         );
         assert_eq!(
-            decode(&line(r#"{"type":"log","level":"error","message":"bad","metadata":{"step":3}}"#)),
+            message(r#"{"type":"log","level":"error","message":"bad","metadata":{"step":3}}"#),
             Ok(Message::Log { level: LogLevel::Error, message: "bad".into(), metadata: Some(json!({"step": 3})) })
         );
         assert_eq!(
-            decode(&line(r#"{"type":"result","key":"curve","value":[0.5,0.7]}"#)),
+            message(r#"{"type":"result","key":"curve","value":[0.5,0.7]}"#),
             Ok(Message::Result { key: "curve".into(), value: json!([0.5, 0.7]) })
         );
         assert_eq!(
-            decode(&line(r#"{"type":"result","key":"nothing","value":null}"#)),
+            message(r#"{"type":"result","key":"nothing","value":null}"#),
             Ok(Message::Result { key: "nothing".into(), value: Value::Null })
         );
         assert_eq!(
-            decode(&line(r#"{"type":"progress","current":3}"#)),
+            message(r#"{"type":"progress","current":3}"#),
             Ok(Message::Progress { current: 3, total: None, message: None })
         );
         assert_eq!(
-            decode(&line(r#"{"type":"progress","current":3,"total":10,"message":"training"}"#)),
+            message(r#"{"type":"progress","current":3,"total":10,"message":"training"}"#),
             Ok(Message::Progress { current: 3, total: Some(10), message: Some("training".into()) })
         );
-        assert_eq!(
-            decode(&line(r#"{"type":"fail","error":"diverged"}"#)),
-            Ok(Message::Fail { error: "diverged".into() })
-        );
+        assert_eq!(message(r#"{"type":"fail","error":"diverged"}"#), Ok(Message::Fail { error: "diverged".into() }));
     }
 
     #[test]
     fn unknown_fields_are_ignored_for_forward_compatibility() {
         assert_eq!(
-            decode(&line(r#"{"type":"fail","error":"x","code":7,"since":"v2"}"#)),
+            message(r#"{"type":"fail","error":"x","code":7,"since":"v2"}"#),
             Ok(Message::Fail { error: "x".into() })
         );
     }
@@ -208,6 +239,39 @@ mod tests {
         let bad_level = problem(r#"{"type":"log","level":"fatal","message":"x"}"#);
         assert!(bad_level.contains("fatal"), "{bad_level}");
         assert!(problem("epoch 3 done").ends_with("the line: epoch 3 done"));
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_without_a_warning() {
+        for blank in ["", " ", "\t \r", "  \r\n"] {
+            assert_eq!(decode(&line(blank)), Ok(None), "{blank:?}");
+            let unterminated = Line { bytes: blank.as_bytes(), dropped: 0, terminated: false };
+            assert_eq!(decode(&unterminated), Ok(None), "{blank:?} at the end of the stream");
+        }
+        // JSON whitespace only: a form feed is not, so a line of them is garbage to report.
+        assert!(problem("\u{c}").contains("not valid JSON"));
+    }
+
+    #[test]
+    fn metadata_must_be_an_object_and_null_counts_as_left_out() {
+        assert_eq!(
+            message(r#"{"type":"log","message":"m","metadata":null}"#),
+            Ok(Message::Log { level: LogLevel::Info, message: "m".into(), metadata: None })
+        );
+        for metadata in ["[1,2]", "3", "\"text\"", "true"] {
+            let warning = problem(&format!(r#"{{"type":"log","message":"m","metadata":{metadata}}}"#));
+            assert!(warning.contains("invalid \"log\" message: metadata must be an object;"), "{warning}");
+        }
+    }
+
+    #[test]
+    fn a_result_needs_a_key() {
+        let warning = problem(r#"{"type":"result","key":"","value":1}"#);
+        assert!(warning.contains("invalid \"result\" message: a result's key must not be empty;"), "{warning}");
+        assert_eq!(
+            message(r#"{"type":"result","key":" ","value":1}"#),
+            Ok(Message::Result { key: " ".into(), value: json!(1) })
+        );
     }
 
     #[test]
