@@ -105,6 +105,8 @@ test('a Python experiment streams progress and logs live, cancels, and compares 
   const gpt = await startAndOpenRun(page);
   await expect(page.locator('.progress-text')).toContainText(/\/40/);
   await expect(page.locator('table.logs tr.log').first()).toBeVisible();
+  // For the picture only: a run well under way (the bar and a page of logs).
+  if (screenshots) await expect(page.locator('.progress-text')).toContainText(/\b(1[2-9]|2\d)\/40/);
   await snap(page, 'python-run-live');
   await expect(page.locator('.run-head .badge')).toHaveText(/completed/, { timeout: 30_000 });
   await page.getByRole('button', { name: /^Results/ }).click();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct ManifestReport {
     /// The manifest's path as the server was given it.
     pub file: String,
-    /// One message per problem, each naming the file, the experiment and the field.
+    /// One message per problem, each naming the experiment and the field (the file is `file`).
     pub problems: Vec<String>,
 }
 
@@ -22,7 +22,13 @@ pub struct ManifestReport {
 pub async fn manifest_problems() -> Result<Option<ManifestReport>, AppError> {
     let state = crate::server::state()?;
     Ok(state.manifest.as_ref().and_then(|manifest| {
-        manifest.problems().map(|problems| ManifestReport { file: manifest.path().display().to_string(), problems })
+        let file = manifest.path().display().to_string();
+        // Every message starts with the file's path, which the banner's title already names.
+        let prefix = format!("{file}: ");
+        manifest.problems().map(|problems| ManifestReport {
+            problems: problems.iter().map(|p| p.strip_prefix(&prefix).unwrap_or(p).to_owned()).collect(),
+            file,
+        })
     }))
 }
 
