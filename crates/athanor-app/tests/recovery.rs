@@ -23,7 +23,20 @@ impl Drop for ServerProcess {
 /// Start the binary; the returned receiver fires when it logs that it is serving (after recovery and bind), so
 /// the test awaits that event instead of probing the port.
 fn spawn_server(database_url: &str, port: u16) -> (ServerProcess, tokio::sync::oneshot::Receiver<()>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_athanor"))
+    spawn_server_with(database_url, port, None)
+}
+
+/// [`spawn_server`] reading a manifest of command experiments.
+fn spawn_server_with(
+    database_url: &str,
+    port: u16,
+    manifest: Option<&std::path::Path>,
+) -> (ServerProcess, tokio::sync::oneshot::Receiver<()>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_athanor"));
+    if let Some(manifest) = manifest {
+        command.env("ATHANOR_EXPERIMENTS", manifest);
+    }
+    let mut child = command
         .env("DATABASE_URL", database_url)
         .env("ATHANOR_ADDR", format!("127.0.0.1:{port}"))
         .env("ATHANOR_MAX_CONCURRENT_RUNS", "1")
@@ -147,4 +160,54 @@ async fn kill_9_mid_run_loses_no_committed_log_and_restart_recovers() {
     assert_eq!(finished.status, RunStatus::Completed);
     assert_eq!(store.count_logs(queued.id, &[]).await.unwrap(), 100);
     assert!(store.count_logs(queued.id, &[LogLevel::Info]).await.unwrap() > 0);
+}
+
+/// Whether `pid` is gone: no such process, or a zombie nobody has reaped yet (it runs no code any more).
+fn is_gone(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name, which is in parentheses and may contain spaces.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_experiment_dies_with_a_server_killed_by_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("athanor.db").display());
+    let manifest = dir.path().join("athanor.toml");
+    // Reports its pid, then becomes `sleep` (same pid) for ten minutes, ignoring SIGTERM on the way.
+    std::fs::write(
+        &manifest,
+        r#"
+[[experiment]]
+name = "sleeps_on"
+version = "1"
+command = ["sh", "-c", "trap '' TERM; printf '{\"type\":\"result\",\"key\":\"pid\",\"value\":%d}\n' $$ >&3; exec sleep 600"]
+"#,
+    )
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut server, ready) = spawn_server_with(&database_url, port, Some(&manifest));
+    serving(ready).await;
+    let store = Store::connect(&database_url).await.unwrap();
+    let draft = InstanceDraft {
+        experiment: ExperimentName::parse("sleeps_on").unwrap(),
+        name: InstanceName::parse("sleeps on").unwrap(),
+        description: Description::parse("").unwrap(),
+        config: json!({}),
+    };
+    let instance = store.create_instance(&draft).await.unwrap().id;
+    let run = start_run(&reqwest::Client::new(), port, instance).await;
+    let pid = eventually("the command to report its pid", || {
+        let store = store.clone();
+        async move { store.results(run.id, 0, 10).await.unwrap().items.first().and_then(|r| r.value.as_i64()) }
+    })
+    .await;
+    assert!(!is_gone(pid), "the command runs while the server does");
+
+    server.0.kill().unwrap(); // SIGKILL: the server gets no chance to stop its runs.
+    server.0.wait().unwrap();
+    // PR_SET_PDEATHSIG: the kernel kills the command when the server dies.
+    eventually("the command to die with the server", || async move { is_gone(pid).then_some(()) }).await;
 }

@@ -273,6 +273,8 @@ async fn main() -> Result<()> {
     }
     runs.sort_by(|a, b| a.lines_per_second.total_cmp(&b.lines_per_second));
     let on_sqlite = runs.swap_remove(1);
+    // Peak memory of the runtime path, read before the store-only row below builds its million rows in memory.
+    let rss = peak_rss_mib();
     // The same workload from a Python process through the protocol; median of three, fresh databases.
     let mut python_runs = Vec::new();
     for _ in 0..3 {
@@ -283,8 +285,7 @@ async fn main() -> Result<()> {
     }
     python_runs.sort_by(f64::total_cmp);
     let python_rate = python_runs[1];
-    // Peak memory of the runtime path, read before the store-only row below builds its million rows in memory.
-    let rss = peak_rss_mib();
+    let rss_after_python = peak_rss_mib();
     let store_rate = store_only(&sqlite, lines).await?;
 
     let (compare_ms, compare_bytes) = compare_view(&sqlite, 1_000, 50).await?;
@@ -325,6 +326,9 @@ async fn main() -> Result<()> {
     );
     if let Some(rss) = rss {
         println!("| peak RSS after the SQLite run, whole process (MiB) | {rss:.1} |");
+    }
+    if let Some(rss) = rss_after_python {
+        println!("| peak RSS after the Python command runs too, Athanor's process (MiB) | {rss:.1} |");
     }
     match mlflow_rate {
         Some(rate) => {

@@ -33,12 +33,15 @@
 //! lookup by string, no unwrap, no fallback. A default is stated once, in the schema, and nowhere else.
 //!
 //! The struct and the schema must agree, and the runtime checks that they do before any run: registering an
-//! experiment (at server start-up, or `Registry::from_experiments` in a test) deserializes the schema's sample
-//! configuration into `Config`, and refuses the experiment with `RegistryError::ConfigMismatch`, naming the field,
-//! if it does not fit. A field renamed on one side only stops the server from starting; it never fails a user's
-//! run.
+//! experiment (at server start-up, or `Registry::from_experiments` in a test) deserializes into `Config` a
+//! configuration with every field set, one with the optional fields left empty, and, one field at a time, every
+//! number at its bounds and every option of a string. It refuses the experiment with
+//! `RegistryError::ConfigMismatch`, naming the field and the value, if one does not fit, and with
+//! `RegistryError::UnreadFields` if `Config` ignores a schema field (a knob in the form that would do nothing). A
+//! field renamed on one side only stops the server from starting; it never fails a user's run.
 //!
-//! Pick each field's type from the schema: an integer field with `min(0)` fits a `u64`, a float an `f64`, a string
+//! Pick each field's type from the schema: an integer field with `min(0)` fits a `u64` (without a `min`, the field
+//! admits negative numbers and needs an `i64`), a float an `f64`, a string
 //! (with or without `options`) a `String`, a group a nested struct (see [`crate::model_pairs`]), a list a
 //! `Vec` of item structs. Only an optional field *without* a default can be absent, so only it needs an
 //! `Option<T>`. The raw JSON is still there as [`RunContext::config`], for code that wants it.
