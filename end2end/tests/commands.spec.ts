@@ -62,8 +62,8 @@ test('an experiment added to athanor.toml appears in the picker without a restar
     await expect(added).toHaveCount(1);
     await page.locator('#field-experiment').selectOption('e2e_added');
     await expect(page.locator('#field-rounds')).toHaveValue('3');
-    await snap(page, 'added-in-picker');
     await page.locator('#field-name').fill('Added while serving');
+    await snap(page, 'added-in-picker');
     await page.getByRole('button', { name: 'Create instance' }).click();
     await expect(page.getByRole('heading', { name: 'Added while serving', level: 1 })).toBeVisible();
     await startAndOpenRun(page);
