@@ -79,12 +79,10 @@ fn serve(root: &Path) -> Result<()> {
     let started = Instant::now();
     tools::ensure_build_tools(root)?;
     build_site()?;
-    eprintln!("\nReady after {:.0?}. Serving http://127.0.0.1:3000 (Ctrl-C stops).", started.elapsed());
+    let addr = std::env::var("ATHANOR_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    eprintln!("\nReady after {:.0?}. Serving http://{addr} (Ctrl-C stops).", started.elapsed());
     let mut server = Command::new(target_dir(root).join("debug/athanor"));
-    server.env("LEPTOS_SITE_ROOT", root.join("target/site"));
-    if std::env::var_os("ATHANOR_ADDR").is_none() {
-        server.env("ATHANOR_ADDR", "127.0.0.1:3000");
-    }
+    server.env("LEPTOS_SITE_ROOT", root.join("target/site")).env("ATHANOR_ADDR", &addr);
     run(&mut server)
 }
 
