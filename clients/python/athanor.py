@@ -27,8 +27,9 @@ line to standard output instead (``[info] epoch done {"epoch": 0, "loss": 0.9}``
     python3 train.py                  # the defaults
     python3 train.py my-config.json   # a configuration file (or inline JSON: python3 train.py '{"epochs": 3}')
 
-How a run ends is decided by the process itself: exit status 0 means *completed*, a non-zero status or a signal
-means *failed*. Call :func:`fail` to give the failure a readable reason (it does not exit: exit afterwards).
+How a run ends: exit status 0 means *completed* unless :func:`fail` was called; :func:`fail`, a non-zero status or a
+signal means *failed*; a cancel or a timeout overrides all of these. Call :func:`fail` to give the failure a readable
+reason (it does not exit: exit afterwards).
 
 Throughput: messages are buffered and written to the pipe in large chunks, at least every 50 ms while there is
 something to write, when about 64 KiB have gathered, at exit, and at once for :func:`fail` or :func:`flush`. If
@@ -76,7 +77,8 @@ __all__ = [
 
 __version__ = "1.0.0"
 
-#: The protocol version this client speaks. It refuses to run under any other (see ``docs/protocol.md``).
+#: The protocol version this client speaks. Under any other, its first message raises ``RuntimeError`` (see
+#: ``docs/protocol.md``, section 8).
 PROTOCOL_VERSION = 1
 
 #: The longest line Athanor accepts on the protocol pipe, in bytes (the newline not counted). Longer log messages

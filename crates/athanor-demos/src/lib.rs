@@ -91,7 +91,7 @@ pub fn demo_instances() -> Vec<DemoInstance> {
         DemoInstance {
             experiment: "training_curve",
             name: "GPT-4 Baseline",
-            description: "The seed's example: a baseline training curve.",
+            description: "A baseline training curve.",
             config: json!({"model": "gpt-4", "epochs": 30}),
         },
         DemoInstance {

@@ -28,8 +28,8 @@
 //!
 //! # Reading the configuration
 //!
-//! `run` receives its configuration already validated against the schema — every field present, defaults filled
-//! in, numbers within their bounds — and deserialized into [`Config`]. So `config.epochs` is simply a `u64`: no
+//! `run` receives its configuration already validated against the schema — defaults filled in, numbers within
+//! their bounds, and every field present except optional ones without a default that the user left empty — and deserialized into [`Config`]. So `config.epochs` is simply a `u64`: no
 //! lookup by string, no unwrap, no fallback. A default is stated once, in the schema, and nowhere else.
 //!
 //! The struct and the schema must agree, and the runtime checks that they do before any run: registering an

@@ -37,9 +37,10 @@
 //! ```
 //!
 //! `run` receives the configuration already validated against the schema (defaults filled in, bounds checked) and
-//! deserialized into `Config`, so a default is stated once, in the schema. Registration checks that the schema's
-//! own sample configuration deserializes into `Config`, so a field renamed on one side and not the other fails
-//! at start-up, not in a user's run.
+//! deserialized into `Config`, so a default is stated once, in the schema. Registration proves that `Config` can hold
+//! what the schema lets through — every field set, optional fields left empty, and one field at a time each integer
+//! at its bounds (`i64`'s when unbounded), each float bound and each string option — and that it reads every schema
+//! field, so a field renamed on one side and not the other stops the server at start-up, not a user's run.
 
 use crate::context::RunContext;
 use athanor_core::schema::{Field, FieldKind};

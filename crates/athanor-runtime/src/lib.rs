@@ -24,7 +24,6 @@ pub mod supervisor;
 pub mod testing;
 mod writer;
 
-pub use async_trait::async_trait;
 pub use context::RunContext;
 pub use experiment::{
     AnyExperiment, Experiment, NoConfig, Origin, Registered, Registration, Registry, RegistryError, RunResult,
