@@ -453,14 +453,22 @@ async fn forward_protocol(
             }
         }
         flush(ctx, &mut logs).await;
-        match next {
-            Next::More => {}
-            Next::End => return false,
-            Next::CutOff => return true,
-            Next::Failed(error) => {
-                report_read_error(ctx, "protocol pipe", &error).await;
-                return false;
-            }
+        if let Some(cut_off) = stream_over(ctx, next, "protocol pipe").await {
+            return cut_off;
+        }
+    }
+}
+
+/// After a read's lines are forwarded: `None` to read on, or whether the stream was cut off by the drain deadline
+/// (`Some(true)`) or ended (`Some(false)`; a read error is logged first).
+async fn stream_over(ctx: &RunContext, next: Next, name: &str) -> Option<bool> {
+    match next {
+        Next::More => None,
+        Next::End => Some(false),
+        Next::CutOff => Some(true),
+        Next::Failed(error) => {
+            report_read_error(ctx, name, &error).await;
+            Some(false)
         }
     }
 }
@@ -542,14 +550,8 @@ async fn forward_output(
         })
         .await;
         flush(ctx, &mut logs).await;
-        match next {
-            Next::More => {}
-            Next::End => return false,
-            Next::CutOff => return true,
-            Next::Failed(error) => {
-                report_read_error(ctx, stream.name(), &error).await;
-                return false;
-            }
+        if let Some(cut_off) = stream_over(ctx, next, stream.name()).await {
+            return cut_off;
         }
     }
 }
