@@ -32,7 +32,7 @@ def clean_env(**extra):
     return env
 
 
-def run_child(code, env, fd3=True, timeout=30, read_delay=0.0):
+def run_child(code, env, fd3=True, timeout=30, read_after=None):
     """Run ``code`` in a new interpreter with a pipe on file descriptor 3 (exactly 3, as Athanor does), reading the
     pipe only after ``read_delay`` seconds; return (exit status, protocol lines parsed as JSON, stdout, stderr)."""
     read_end, write_end = os.pipe()
@@ -51,7 +51,10 @@ def run_child(code, env, fd3=True, timeout=30, read_delay=0.0):
         )
     finally:
         os.close(write_end)
-    time.sleep(read_delay)
+    if read_after is not None:
+        # The child says on stderr when the pipe may be read (e.g. once its write is blocked on a full pipe).
+        said = child.stderr.readline()
+        assert said == read_after, "the child did not get to %r: %r" % (read_after, said + child.stderr.read())
     with os.fdopen(read_end, "rb") as pipe:
         raw = pipe.read()
     stdout, stderr = child.communicate(timeout=timeout)
@@ -66,6 +69,8 @@ class Pipe:
         self.read_end, self.write_end = os.pipe()
         self.data = bytearray()
         self.lock = threading.Lock()
+        # Notified on every chunk the drain thread receives, so waiters wake on data instead of polling.
+        self.arrived = threading.Condition(self.lock)
         self.thread = threading.Thread(target=self._drain, daemon=True)
         self.thread.start()
 
@@ -74,13 +79,17 @@ class Pipe:
             chunk = os.read(self.read_end, 65536)
             if not chunk:
                 return
-            with self.lock:
+            with self.arrived:
                 self.data += chunk
+                self.arrived.notify_all()
 
     def texts(self):
         """The complete lines received so far, as text."""
         with self.lock:
-            complete = bytes(self.data[: self.data.rfind(b"\n") + 1])
+            return self._texts()
+
+    def _texts(self):
+        complete = bytes(self.data[: self.data.rfind(b"\n") + 1])
         return complete.decode("utf-8").split("\n")[:-1]
 
     def lines(self):
@@ -88,12 +97,9 @@ class Pipe:
         return [json.loads(line) for line in self.texts()]
 
     def wait_for(self, count, timeout=2.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            lines = self.lines()
-            if len(lines) >= count:
-                return lines
-            time.sleep(0.005)
+        """The lines received once there are `count` of them (or all there are after `timeout` seconds)."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self._texts()) >= count, timeout)
         return self.lines()
 
     def until_marker(self, timeout=5.0, parse=True):
@@ -101,15 +107,12 @@ class Pipe:
         or as text)."""
         marker = '{"type":"test-marker"}'
         os.write(self.write_end, marker.encode() + b"\n")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            texts = self.texts()
-            if texts and texts[-1] == marker:
-                with self.lock:
-                    del self.data[-len(marker) - 1:]
-                return [json.loads(text) for text in texts[:-1]] if parse else texts[:-1]
-            time.sleep(0.002)
-        raise AssertionError("the marker never came through the pipe")
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: self._texts()[-1:] == [marker], timeout):
+                raise AssertionError("the marker never came through the pipe")
+            texts = self._texts()
+            del self.data[-len(marker) - 1:]
+        return [json.loads(text) for text in texts[:-1]] if parse else texts[:-1]
 
     def close(self):
         os.close(self.write_end)
@@ -318,13 +321,17 @@ class SignalHandlers(InProcess):
     def test_a_real_signal_during_a_blocked_write(self):
         code = """
 import athanor, os, signal, threading
-signal.signal(signal.SIGUSR1, lambda signum, frame: athanor.fail("from a signal handler"))
+def handler(signum, frame):
+    athanor.fail("from a signal handler")
+    os.write(2, b"handled\\n")  # only now does the parent start reading the pipe
+
+signal.signal(signal.SIGUSR1, handler)
 threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1)).start()
-athanor.log("x" * 300000)  # over the 64 KiB a pipe holds: the write blocks until the parent reads, 1 s later
+athanor.log("x" * 300000)  # over the 64 KiB a pipe holds: the write blocks until the handler has run
 athanor.flush()
 athanor.log("after")
 """
-        status, lines, _, stderr = run_child(code, clean_env(ATHANOR_FD="3", ATHANOR_PROTOCOL="1"), read_delay=1.0)
+        status, lines, _, stderr = run_child(code, clean_env(ATHANOR_FD="3", ATHANOR_PROTOCOL="1"), read_after=b"handled\n")
         self.assertEqual(status, 0, stderr)
         self.assertEqual(short(lines), ["log x*300000", "fail from a signal handler", "log after"])
 
@@ -361,8 +368,9 @@ def square(n):
     athanor.result("square/%d" % n, n * n)
     return n
 
-def stay():
+def stay(logged):
     athanor.log("worker %d" % os.getpid())
+    logged.set()
     time.sleep(60)
 
 if __name__ == "__main__":
@@ -372,9 +380,10 @@ if __name__ == "__main__":
     worker = context.Process(target=square, args=(6,))
     worker.start()
     worker.join()
-    sleeper = context.Process(target=stay)
+    logged = context.Event()
+    sleeper = context.Process(target=stay, args=(logged,))
     sleeper.start()
-    time.sleep(0.5)
+    assert logged.wait(30), "the worker never logged"
     sleeper.terminate()
     sleeper.join()
     athanor.log("done")
@@ -591,10 +600,8 @@ else:
         athanor._reset_for_tests()
         try:
             self.assertFalse(athanor.cancelled())
-            os.kill(os.getpid(), signal.SIGTERM)
-            deadline = time.monotonic() + 2
-            while not athanor.cancelled() and time.monotonic() < deadline:
-                time.sleep(0.001)
+            # raise_signal delivers in this thread; Python runs the handler before the next statement.
+            signal.raise_signal(signal.SIGTERM)
             self.assertTrue(athanor.cancelled())
         finally:
             athanor._reset_for_tests()

@@ -162,15 +162,6 @@ async fn kill_9_mid_run_loses_no_committed_log_and_restart_recovers() {
     assert!(store.count_logs(queued.id, &[LogLevel::Info]).await.unwrap() > 0);
 }
 
-/// Whether `pid` is gone: no such process, or a zombie nobody has reaped yet (it runs no code any more).
-fn is_gone(pid: i64) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // The state follows the command name, which is in parentheses and may contain spaces.
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_experiment_dies_with_a_server_killed_by_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,10 +195,13 @@ command = ["sh", "-c", "trap '' TERM; printf '{\"type\":\"result\",\"key\":\"pid
         async move { store.results(run.id, 0, 10).await.unwrap().items.first().and_then(|r| r.value.as_i64()) }
     })
     .await;
-    assert!(!is_gone(pid), "the command runs while the server does");
+    let pid = i32::try_from(pid).unwrap();
+    let mut exit = Box::pin(athanor_runtime::testing::process_exit(pid));
+    assert!(futures::poll!(&mut exit).is_pending(), "the command runs while the server does");
 
     server.0.kill().unwrap(); // SIGKILL: the server gets no chance to stop its runs.
     server.0.wait().unwrap();
     // PR_SET_PDEATHSIG: the kernel kills the command when the server dies.
-    eventually("the command to die with the server", || async move { is_gone(pid).then_some(()) }).await;
+    let ended = tokio::time::timeout(Duration::from_secs(30), exit).await;
+    assert!(matches!(ended, Ok(Ok(()))), "the command (pid {pid}) outlived the server: {ended:?}");
 }

@@ -59,6 +59,32 @@ use uuid::Uuid;
 /// hanging CI. Generous: it is a safety net, not a performance assertion.
 pub const RUN_LIMIT: Duration = Duration::from_secs(120);
 
+/// Wait until the process `pid` has ended (a zombie nobody has reaped yet counts as ended: it runs no code).
+///
+/// For tests of experiments that start processes: "nothing was left running" is then an event to await, not a state
+/// to poll. It waits on a pidfd, which the kernel makes readable when the process exits; a pid that no longer exists
+/// has ended already. Bound it with `tokio::time::timeout`.
+///
+/// # Errors
+///
+/// When the kernel offers no pidfd (Linux before 5.3) or the pid is invalid.
+pub async fn process_exit(pid: i32) -> std::io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; nothing is borrowed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let error = std::io::Error::last_os_error();
+        return if error.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(error) };
+    }
+    // SAFETY: the descriptor was just created for us and is owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as std::os::fd::RawFd) };
+    // SAFETY: the `OwnedFd` moves into the `AsyncFd`, so the descriptor stays open and the same until it is dropped.
+    let pidfd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+        .map_err(std::io::Error::from)?;
+    pidfd.readable().await?.retain_ready();
+    Ok(())
+}
+
 /// Run one experiment once with `config` (the schema's defaults with these values on top) in a fresh temporary
 /// runtime, and report what it recorded.
 pub async fn run<E: AnyExperiment>(experiment: E, config: Value) -> anyhow::Result<RunReport> {
