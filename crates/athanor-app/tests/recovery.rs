@@ -205,3 +205,53 @@ command = ["sh", "-c", "trap '' TERM; printf '{\"type\":\"result\",\"key\":\"pid
     let ended = tokio::time::timeout(Duration::from_secs(30), exit).await;
     assert!(matches!(ended, Ok(Ok(()))), "the command (pid {pid}) outlived the server: {ended:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("athanor.db").display());
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = reqwest::Client::new();
+
+    let (server, ready) = spawn_server(&database_url, port);
+    serving(ready).await;
+    let store = Store::connect(&database_url).await.unwrap();
+    // As fast as it can, so the writer's channel holds accepted lines at the signal; a short one queued behind it.
+    let flood = chatty_instance(&store, "flood", 100_000_000, 0).await;
+    let short = chatty_instance(&store, "short", 100, 0).await;
+    let stopped = start_run(&client, port, flood).await;
+    let queued = start_run(&client, port, short).await;
+    eventually("the flood to commit 10,000 lines", || {
+        let store = store.clone();
+        async move { (store.count_logs(stopped.id, &[]).await.unwrap() >= 10_000).then_some(()) }
+    })
+    .await;
+
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(server.0.id() as i32, libc::SIGINT) }, 0);
+    let status = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.0.wait()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(status.success(), "a stop signal ends the server cleanly: {status}");
+
+    let ended = store.get_run(stopped.id).await.unwrap().unwrap();
+    assert_eq!((ended.status, ended.error.as_deref()), (RunStatus::Failed, Some("server shutting down")));
+    let seqs = all_seqs(&store, stopped.id).await;
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "every line, with no hole");
+    assert_eq!(store.get_run(queued.id).await.unwrap().unwrap().status, RunStatus::Pending, "still to do");
+
+    let (_restarted, ready) = spawn_server(&database_url, port);
+    serving(ready).await;
+    let ended_again = store.get_run(stopped.id).await.unwrap().unwrap();
+    assert_eq!(ended_again.error.as_deref(), Some("server shutting down"), "not re-labelled by recovery");
+    let finished = eventually("the queued run to complete after the restart", || {
+        let store = store.clone();
+        async move { store.get_run(queued.id).await.unwrap().filter(|run| run.status.is_terminal()) }
+    })
+    .await;
+    assert_eq!(finished.status, RunStatus::Completed);
+}

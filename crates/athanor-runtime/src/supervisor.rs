@@ -121,6 +121,8 @@ struct Inner {
     /// Cancellation handles of runs that have left the queue and not yet finished.
     active: Mutex<HashMap<Uuid, CancellationToken>>,
     tasks: TaskTracker,
+    /// Cancelled by [`Runtime::shutdown`]: no run starts after it, and stopped runs end as "server shutting down".
+    shutdown: CancellationToken,
 }
 
 /// The engine. Cheap to clone; all clones drive the same runs.
@@ -150,6 +152,7 @@ impl Runtime {
                 queue: Mutex::new(Queue { waiting: VecDeque::new(), running: 0 }),
                 active: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
             }),
         }
     }
@@ -289,6 +292,22 @@ impl Runtime {
         (queue.running, queue.waiting.len())
     }
 
+    /// Stop the server's work cleanly: start no more runs, ask every executing run to stop (the cooperative, then
+    /// forced path of a cancel, within the cancel grace period), and return once each has committed its records and
+    /// its terminal status (`failed`, "server shutting down"). Runs still waiting stay `pending` and are started
+    /// again by [`Runtime::recover`] at the next start: nothing accepted is lost.
+    pub async fn shutdown(&self) {
+        let executing: Vec<CancellationToken> = {
+            // Under the queue's lock, which `pump` holds while it starts a run: every run is either started (and
+            // in `active`) before the flag is set, or not started at all.
+            let _queue = lock(&self.inner.queue);
+            self.inner.shutdown.cancel();
+            lock(&self.inner.active).values().cloned().collect()
+        };
+        executing.iter().for_each(CancellationToken::cancel);
+        self.wait_idle().await;
+    }
+
     /// Stop accepting work and wait for every started run to finish (tests and graceful shutdown).
     pub async fn wait_idle(&self) {
         self.inner.tasks.close();
@@ -304,7 +323,7 @@ impl Runtime {
     /// Start queued runs while there is room, oldest first.
     fn pump(&self) {
         let mut queue = lock(&self.inner.queue);
-        while queue.running < self.inner.config.max_concurrent_runs.max(1) {
+        while queue.running < self.inner.config.max_concurrent_runs.max(1) && !self.inner.shutdown.is_cancelled() {
             let Some(Queued { run, registered }) = queue.waiting.pop_front() else { break };
             queue.running += 1;
             let token = CancellationToken::new();
@@ -329,6 +348,9 @@ impl Runtime {
     async fn execute(&self, run: Run, registered: Registered, cancel: CancellationToken) {
         let run_id = run.id;
         if cancel.is_cancelled() {
+            if self.inner.shutdown.is_cancelled() {
+                return; // never started: it stays `pending`, and the next start runs it
+            }
             self.finish(run_id, RunStatus::Cancelled, Some("cancelled before it started".into())).await;
             return;
         }
@@ -367,7 +389,7 @@ impl Runtime {
             // the two this select sees first.
             joined = &mut task => {
                 if cancel.is_cancelled() {
-                    (RunStatus::Cancelled, Some("cancelled by user".to_owned()))
+                    self.stopped(None)
                 } else {
                     outcome(joined)
                 }
@@ -375,14 +397,11 @@ impl Runtime {
             () = cancel.cancelled() => {
                 let grace = self.inner.config.cancel_grace;
                 match tokio::time::timeout(grace, &mut task).await {
-                    Ok(_) => (RunStatus::Cancelled, Some("cancelled by user".to_owned())),
+                    Ok(_) => self.stopped(None),
                     Err(_) => {
                         task.abort();
                         let _ = (&mut task).await;
-                        (RunStatus::Cancelled, Some(format!(
-                            "cancelled by user; forced after {} because the experiment did not stop",
-                            human_duration(grace)
-                        )))
+                        self.stopped(Some(grace))
                     }
                 }
             }
@@ -400,6 +419,23 @@ impl Runtime {
             let _ = flushed.await;
         }
         self.finish(run_id, status, error).await;
+    }
+
+    /// How a run that was asked to stop ends: `cancelled` when a user asked, `failed` ("server shutting down", like
+    /// "interrupted by restart") when the server is stopping; `forced_after` says the grace period ran out.
+    fn stopped(&self, forced_after: Option<Duration>) -> (RunStatus, Option<String>) {
+        let (status, reason) = if self.inner.shutdown.is_cancelled() {
+            (RunStatus::Failed, "server shutting down")
+        } else {
+            (RunStatus::Cancelled, "cancelled by user")
+        };
+        let error = match forced_after {
+            None => reason.to_owned(),
+            Some(grace) => {
+                format!("{reason}; forced after {} because the experiment did not stop", human_duration(grace))
+            }
+        };
+        (status, Some(error))
     }
 
     /// A status change that survives a passing database error (a busy SQLite file, a PostgreSQL blip): retried

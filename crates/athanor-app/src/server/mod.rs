@@ -203,8 +203,16 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .collect();
     let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts));
     let router = router(state.clone()).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
+    let runtime = state.runtime.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service()).with_graceful_shutdown(shutdown_signal()).await
+        let serving = std::future::IntoFuture::into_future(axum::serve(listener, router.into_make_service()));
+        tokio::select! {
+            served = serving => served,
+            () = stop_signal() => {
+                stop_runs(&runtime).await;
+                Ok(())
+            }
+        }
     });
     Ok(Server { addr, state, task, manifest_watch })
 }
@@ -219,11 +227,43 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn shutdown_signal() {
-    // If the signal handler cannot be installed the server simply runs until killed.
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (`systemctl stop`, `kill`). A signal whose handler cannot be installed
+/// never completes: the server then runs until killed.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
+}
+
+/// The clean stop after a stop signal: no new connections, executing runs asked to stop (cooperatively, then by
+/// force after the cancel grace period) and their records and terminal statuses committed; waiting runs stay
+/// `pending` for the next start. A second signal exits at once (runs left `running` are then failed as "interrupted
+/// by restart" at the next start).
+async fn stop_runs(runtime: &Runtime) {
+    tokio::spawn(async {
+        stop_signal().await;
+        tracing::warn!("second stop signal: exiting at once");
+        std::process::exit(130);
+    });
+    let (executing, waiting) = runtime.busy();
+    tracing::info!(executing, waiting, "stopping: ending the executing runs; waiting ones stay pending");
+    runtime.shutdown().await;
+    tracing::info!("stopped: every executing run has ended and its records are stored");
 }
 
 /// The whole server, configured from the environment ([`Config::from_env`]): log to stderr, start, serve until
