@@ -203,8 +203,9 @@ fn build(path: &Path, bytes: &[u8], builtins: &Registry) -> Result<Registry, Vec
     }
 }
 
+/// One message per problem (a message may span lines: a TOML syntax error quotes the offending line).
 fn lines(errors: &ManifestErrors) -> Vec<String> {
-    errors.to_string().lines().map(str::to_owned).filter(|line| !line.trim().is_empty()).collect()
+    errors.errors.iter().map(ToString::to_string).collect()
 }
 
 /// Names added, changed and removed between two registries.
