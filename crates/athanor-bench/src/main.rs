@@ -135,7 +135,7 @@ async fn store_only(store: &Store, lines: u64) -> Result<f64> {
     let instance = store.create_instance(&draft).await?;
     let run = store.create_run(instance.id, &json!({}), "bench").await?;
     let now = chrono::Utc::now();
-    let rows: Vec<(uuid::Uuid, athanor_core::LogRecord)> = (1..=lines as i64)
+    let rows: Vec<(athanor_core::RunId, athanor_core::LogRecord)> = (1..=lines as i64)
         .map(|seq| {
             let log = athanor_core::LogRecord {
                 seq,
@@ -149,7 +149,8 @@ async fn store_only(store: &Store, lines: u64) -> Result<f64> {
         .collect();
     let started = Instant::now();
     for chunk in rows.chunks(4_096) {
-        let refs: Vec<(uuid::Uuid, &athanor_core::LogRecord)> = chunk.iter().map(|(id, log)| (*id, log)).collect();
+        let refs: Vec<(athanor_core::RunId, &athanor_core::LogRecord)> =
+            chunk.iter().map(|(id, log)| (*id, log)).collect();
         store.append_rows(&refs, &[]).await?;
     }
     Ok(lines as f64 / started.elapsed().as_secs_f64())

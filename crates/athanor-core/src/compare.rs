@@ -3,21 +3,21 @@
 //! Pure functions over data the store already loaded (a handful of queries for any number of runs), so the same
 //! code builds the compare page, its CSV/JSON export and the benchmark, and it is unit-tested without a database.
 
+use crate::ids::{InstanceId, RunId};
 use crate::model::{ResultRecord, Run};
 use crate::status::RunStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use uuid::Uuid;
 
 /// One compared run: a column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunColumn {
     /// The run.
-    pub id: Uuid,
+    pub id: RunId,
     /// Its instance.
-    pub instance_id: Uuid,
+    pub instance_id: InstanceId,
     /// Its instance's name, for the column header.
     pub instance_name: String,
     /// Its status.
@@ -127,8 +127,8 @@ fn rows_from(per_run: &[BTreeMap<String, Value>]) -> Vec<Row> {
 /// Build the comparison of `runs` (with their instance names) from their stored `results`.
 ///
 /// When a run recorded a key more than once, its latest value counts.
-pub fn compare(runs: &[(Run, String)], results: &[(Uuid, ResultRecord)], now: DateTime<Utc>) -> Comparison {
-    let column_of: HashMap<Uuid, usize> = runs.iter().enumerate().map(|(i, (run, _))| (run.id, i)).collect();
+pub fn compare(runs: &[(Run, String)], results: &[(RunId, ResultRecord)], now: DateTime<Utc>) -> Comparison {
+    let column_of: HashMap<RunId, usize> = runs.iter().enumerate().map(|(i, (run, _))| (run.id, i)).collect();
     let mut last_seq = vec![0_i64; runs.len()];
 
     let config_maps: Vec<BTreeMap<String, Value>> = runs
@@ -228,8 +228,8 @@ mod tests {
 
     fn run(config: Value) -> Run {
         Run {
-            id: Uuid::new_v4(),
-            instance_id: Uuid::new_v4(),
+            id: RunId::from(uuid::Uuid::new_v4()),
+            instance_id: InstanceId::from(uuid::Uuid::new_v4()),
             status: RunStatus::Completed,
             config,
             experiment_version: "1".into(),

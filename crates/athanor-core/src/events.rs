@@ -4,9 +4,9 @@
 //! `seq`, then follows live. Records only ever appear in a stream after they are committed to the database, so
 //! "after seq N" read back from the database and the live tail fit together with no gap and no duplicate.
 
+use crate::ids::InstanceId;
 use crate::model::{Instance, LogRecord, ResultRecord, Run};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// How far a run has got, as the experiment last reported. Latest wins; never stored per update.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub enum LifecycleEvent {
     /// An instance was created or edited.
     InstanceSaved(Instance),
     /// An instance (and its runs) was deleted.
-    InstanceDeleted(Uuid),
+    InstanceDeleted(InstanceId),
     /// A run was created or changed status.
     RunChanged(Run),
     /// The set of experiments changed (the manifest was edited, or an edit was refused): reload the experiment
@@ -70,7 +70,7 @@ pub enum LifecycleEvent {
 
 impl LifecycleEvent {
     /// Whether a viewer of one instance's page cares about this event.
-    pub fn concerns_instance(&self, instance_id: Uuid) -> bool {
+    pub fn concerns_instance(&self, instance_id: InstanceId) -> bool {
         match self {
             LifecycleEvent::InstanceSaved(instance) => instance.id == instance_id,
             LifecycleEvent::InstanceDeleted(id) => *id == instance_id,

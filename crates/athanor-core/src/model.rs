@@ -3,6 +3,7 @@
 //! These are plain serialisable data. The store loads and saves them; the server functions send them to the
 //! browser; nothing here knows how.
 
+use crate::ids::{InstanceId, RunId};
 use crate::names::{Description, ExperimentName, InstanceName};
 use crate::status::RunStatus;
 use chrono::{DateTime, Utc};
@@ -10,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
-use uuid::Uuid;
 
 /// A configured experiment: which experiment code to run, and with which (validated, complete) configuration.
 ///
@@ -19,7 +19,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
     /// Stable identifier.
-    pub id: Uuid,
+    pub id: InstanceId,
     /// The experiment this instance configures.
     pub experiment: ExperimentName,
     /// Human name shown in lists.
@@ -65,7 +65,7 @@ pub struct InstanceSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// The run's id.
-    pub id: Uuid,
+    pub id: RunId,
     /// Its status now.
     pub status: RunStatus,
     /// When it was created (UTC).
@@ -90,9 +90,9 @@ pub struct RunListing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// Stable identifier.
-    pub id: Uuid,
+    pub id: RunId,
     /// The instance it executes.
-    pub instance_id: Uuid,
+    pub instance_id: InstanceId,
     /// Where it is in its life; see [`RunStatus`].
     pub status: RunStatus,
     /// The configuration it ran with (a copy of the instance's at start).
@@ -234,8 +234,8 @@ mod tests {
     fn duration_runs_to_now_until_completed() {
         let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let mut run = Run {
-            id: Uuid::nil(),
-            instance_id: Uuid::nil(),
+            id: RunId::from(uuid::Uuid::nil()),
+            instance_id: InstanceId::from(uuid::Uuid::nil()),
             status: RunStatus::Running,
             config: Value::Null,
             experiment_version: "1".into(),

@@ -2,6 +2,7 @@
 
 use crate::hub::Hub;
 use crate::writer::{WriterMessage, MAX_LINES_PER_MESSAGE};
+use athanor_core::RunId;
 use athanor_core::{LogLevel, NewLog, NewResult, Progress};
 use chrono::Utc;
 use serde::Serialize;
@@ -9,7 +10,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 /// PostgreSQL cannot store NUL in text or JSONB, and one unstorable record would stall the writer's retries for
 /// every run; so NUL characters become U+FFFD (the replacement character) on the way in, on both backends alike.
@@ -50,7 +50,7 @@ fn clean(value: Value) -> Value {
 }
 
 struct Inner {
-    run_id: Uuid,
+    run_id: RunId,
     config: Value,
     writer: mpsc::Sender<WriterMessage>,
     hub: Arc<Hub>,
@@ -69,7 +69,7 @@ pub struct RunContext {
 
 impl RunContext {
     pub(crate) fn new(
-        run_id: Uuid,
+        run_id: RunId,
         config: Value,
         writer: mpsc::Sender<WriterMessage>,
         hub: Arc<Hub>,
@@ -79,7 +79,7 @@ impl RunContext {
     }
 
     /// This run's id.
-    pub fn run_id(&self) -> Uuid {
+    pub fn run_id(&self) -> RunId {
         self.inner.run_id
     }
 

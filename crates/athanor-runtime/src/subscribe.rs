@@ -9,12 +9,12 @@
 
 use crate::hub::Hub;
 use crate::supervisor::{Runtime, RuntimeError};
+use athanor_core::RunId;
 use athanor_core::{LifecycleEvent, LogRecord, ResultRecord, Run, RunEvent};
 use athanor_store::{LogQuery, Store};
 use futures::Stream;
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
-use uuid::Uuid;
 
 /// Records read from the database per page while catching up.
 const CATCH_UP_PAGE: u32 = 2_000;
@@ -28,7 +28,7 @@ const CATCH_UP_PAGE: u32 = 2_000;
 /// left behind in the other table.
 async fn backlog_page(
     store: &Store,
-    run_id: Uuid,
+    run_id: RunId,
     after_seq: i64,
 ) -> Result<(Vec<LogRecord>, Vec<ResultRecord>), RuntimeError> {
     let high_water = store.last_seq(run_id).await?;
@@ -61,7 +61,7 @@ fn last_seq_of(logs: &[LogRecord], results: &[ResultRecord]) -> Option<i64> {
 struct LiveRun {
     receiver: broadcast::Receiver<Arc<RunEvent>>,
     hub: Arc<Hub>,
-    run_id: Uuid,
+    run_id: RunId,
 }
 
 impl Drop for LiveRun {
@@ -79,7 +79,7 @@ impl Runtime {
     /// before it (also for a run that had already ended when the subscription began).
     pub fn run_events(
         &self,
-        run_id: Uuid,
+        run_id: RunId,
         after_seq: i64,
     ) -> impl Stream<Item = Result<RunEvent, RuntimeError>> + Send + 'static {
         let runtime = self.clone();
@@ -143,7 +143,7 @@ impl Runtime {
     }
 
     /// Wait until the run has ended (returns at once for a run that already has), and return it.
-    pub async fn wait_for_end(&self, run_id: Uuid) -> Result<Run, RuntimeError> {
+    pub async fn wait_for_end(&self, run_id: RunId) -> Result<Run, RuntimeError> {
         use futures::StreamExt;
         // After `i64::MAX`: no records, only the snapshot, status changes and the closing terminal status.
         let mut events = std::pin::pin!(self.run_events(run_id, i64::MAX));

@@ -4,6 +4,7 @@ use crate::context::RunContext;
 use crate::experiment::{Registered, Registry};
 use crate::hub::Hub;
 use crate::writer::{Writer, WriterMessage};
+use athanor_core::{InstanceId, RunId};
 use athanor_core::{LifecycleEvent, Run, RunEvent, RunStatus};
 use athanor_store::{Store, StoreError};
 use std::collections::{HashMap, VecDeque};
@@ -12,7 +13,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use uuid::Uuid;
 
 /// Tunables of the runtime.
 #[derive(Debug, Clone)]
@@ -46,15 +46,15 @@ impl Default for RuntimeConfig {
 pub enum RuntimeError {
     /// No such instance.
     #[error("no instance with id {0}")]
-    InstanceNotFound(Uuid),
+    InstanceNotFound(InstanceId),
     /// No such run.
     #[error("no run with id {0}")]
-    RunNotFound(Uuid),
+    RunNotFound(RunId),
     /// The instance names an experiment this server was not built with.
     #[error("experiment {experiment:?} is not available on this server (instance {instance}); it may have been renamed or removed")]
     UnknownExperiment {
         /// The instance.
-        instance: Uuid,
+        instance: InstanceId,
         /// The experiment name it stores.
         experiment: String,
     },
@@ -64,7 +64,7 @@ pub enum RuntimeError {
     )]
     StaleConfiguration {
         /// The instance.
-        instance: Uuid,
+        instance: InstanceId,
         /// The experiment.
         experiment: String,
         /// What is wrong.
@@ -72,7 +72,7 @@ pub enum RuntimeError {
     },
     /// The run has already ended.
     #[error("run {0} has already finished")]
-    AlreadyFinished(Uuid),
+    AlreadyFinished(RunId),
     /// The database refused.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -91,11 +91,11 @@ pub enum CancelOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
     /// Runs left `running` by a dead process, now `failed`.
-    pub interrupted: Vec<Uuid>,
+    pub interrupted: Vec<RunId>,
     /// `pending` runs queued again.
-    pub requeued: Vec<Uuid>,
+    pub requeued: Vec<RunId>,
     /// `pending` runs whose experiment is gone or no longer accepts their configuration, now `failed`.
-    pub refused: Vec<Uuid>,
+    pub refused: Vec<RunId>,
 }
 
 /// A run waiting for a slot, with the experiment as it was when the run was created: a manifest reload in
@@ -119,7 +119,7 @@ struct Inner {
     config: RuntimeConfig,
     queue: Mutex<Queue>,
     /// Cancellation handles of runs that have left the queue and not yet finished.
-    active: Mutex<HashMap<Uuid, CancellationToken>>,
+    active: Mutex<HashMap<RunId, CancellationToken>>,
     tasks: TaskTracker,
     /// Cancelled by [`Runtime::shutdown`]: no run starts after it, and stopped runs end as "server shutting down".
     shutdown: CancellationToken,
@@ -230,7 +230,7 @@ impl Runtime {
 
     /// Create a run of `instance_id` (with its own copy of the configuration and the experiment's version) and
     /// queue it. Returns the new `pending` run.
-    pub async fn start(&self, instance_id: Uuid) -> Result<Run, RuntimeError> {
+    pub async fn start(&self, instance_id: InstanceId) -> Result<Run, RuntimeError> {
         let instance =
             self.inner.store.get_instance(instance_id).await?.ok_or(RuntimeError::InstanceNotFound(instance_id))?;
         let registry = self.registry();
@@ -254,7 +254,7 @@ impl Runtime {
     }
 
     /// Cancel a run: a pending one at once, a running one cooperatively then by force after the grace period.
-    pub async fn cancel(&self, run_id: Uuid) -> Result<CancelOutcome, RuntimeError> {
+    pub async fn cancel(&self, run_id: RunId) -> Result<CancelOutcome, RuntimeError> {
         let queued = {
             let mut queue = lock(&self.inner.queue);
             let position = queue.waiting.iter().position(|queued| queued.run.id == run_id);
@@ -443,7 +443,7 @@ impl Runtime {
     /// once.
     async fn transition_with_retry(
         &self,
-        run_id: Uuid,
+        run_id: RunId,
         status: RunStatus,
         error: Option<&str>,
     ) -> Result<Run, StoreError> {
@@ -463,7 +463,7 @@ impl Runtime {
         }
     }
 
-    async fn finish(&self, run_id: Uuid, status: RunStatus, error: Option<String>) {
+    async fn finish(&self, run_id: RunId, status: RunStatus, error: Option<String>) {
         // An error can quote anything an experiment produced (a command's stderr, a panic message); a NUL in it
         // would make PostgreSQL refuse the update and leave the run `running`.
         let error = error.map(crate::context::storable);

@@ -45,6 +45,7 @@
 use crate::experiment::{AnyExperiment, Registry};
 use crate::supervisor::{Runtime, RuntimeConfig};
 use anyhow::{anyhow, Context as _};
+use athanor_core::RunId;
 use athanor_core::{
     Description, ExperimentName, Instance, InstanceDraft, InstanceName, LogLevel, LogRecord, ResultRecord, Run,
     RunEvent, RunStatus,
@@ -174,7 +175,11 @@ impl TestRuntime {
         self.report(ended).await
     }
 
-    async fn follow_to_end(&self, run_id: Uuid, mut cancel_when: impl FnMut(&RunEvent) -> bool) -> anyhow::Result<Run> {
+    async fn follow_to_end(
+        &self,
+        run_id: RunId,
+        mut cancel_when: impl FnMut(&RunEvent) -> bool,
+    ) -> anyhow::Result<Run> {
         let mut events = std::pin::pin!(self.runtime.run_events(run_id, 0));
         let mut cancel_sent = false;
         while let Some(event) = events.next().await {

@@ -16,13 +16,13 @@
 //! once a viewer has seen `seq = N`, everything below N is already in the database.
 
 use crate::hub::Hub;
+use athanor_core::RunId;
 use athanor_core::{LogRecord, NewLog, NewResult, ResultRecord, RunEvent};
 use athanor_store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 /// `log_batch` splits larger batches into messages of this many lines, so one message never holds more.
 pub const MAX_LINES_PER_MESSAGE: usize = 64;
@@ -33,24 +33,24 @@ pub const MAX_MESSAGES_PER_COMMIT: usize = 4_096;
 pub(crate) enum WriterMessage {
     /// A run is starting: accept its records, numbering from `last_seq + 1`.
     Open {
-        run_id: Uuid,
+        run_id: RunId,
         last_seq: i64,
     },
     Log {
-        run_id: Uuid,
+        run_id: RunId,
         log: NewLog,
     },
     Logs {
-        run_id: Uuid,
+        run_id: RunId,
         logs: Vec<NewLog>,
     },
     Result {
-        run_id: Uuid,
+        run_id: RunId,
         result: NewResult,
     },
     /// The run has ended: commit everything before this message, then acknowledge. Records after it are refused.
     Close {
-        run_id: Uuid,
+        run_id: RunId,
         done: oneshot::Sender<()>,
     },
 }
@@ -58,8 +58,8 @@ pub(crate) enum WriterMessage {
 /// Records assigned their `seq`, waiting for the next commit.
 #[derive(Default)]
 struct Pending {
-    logs: Vec<(Uuid, LogRecord)>,
-    results: Vec<(Uuid, ResultRecord)>,
+    logs: Vec<(RunId, LogRecord)>,
+    results: Vec<(RunId, ResultRecord)>,
 }
 
 impl Pending {
@@ -83,7 +83,7 @@ pub(crate) struct Writer {
     receiver: mpsc::Receiver<WriterMessage>,
     commits: mpsc::Sender<CommitJob>,
     /// Last `seq` handed out per open run.
-    last_seq: HashMap<Uuid, i64>,
+    last_seq: HashMap<RunId, i64>,
 }
 
 impl Writer {
@@ -147,7 +147,7 @@ impl Writer {
         }
     }
 
-    fn next_seq(&mut self, run_id: Uuid) -> Option<i64> {
+    fn next_seq(&mut self, run_id: RunId) -> Option<i64> {
         match self.last_seq.get_mut(&run_id) {
             Some(seq) => {
                 *seq += 1;
@@ -188,8 +188,8 @@ impl Committer {
         }
         let mut backoff = Duration::from_millis(50);
         loop {
-            let logs: Vec<(Uuid, &LogRecord)> = pending.logs.iter().map(|(run, log)| (*run, log)).collect();
-            let results: Vec<(Uuid, &ResultRecord)> = pending.results.iter().map(|(run, r)| (*run, r)).collect();
+            let logs: Vec<(RunId, &LogRecord)> = pending.logs.iter().map(|(run, log)| (*run, log)).collect();
+            let results: Vec<(RunId, &ResultRecord)> = pending.results.iter().map(|(run, r)| (*run, r)).collect();
             match self.store.append_rows(&logs, &results).await {
                 Ok(()) => break,
                 Err(error) => {
@@ -210,7 +210,7 @@ impl Committer {
 
     /// A run deleted with its instance cannot take records; everything else must be kept and retried.
     async fn drop_records_of_deleted_runs(&self, pending: &mut Pending) {
-        let mut runs: Vec<Uuid> =
+        let mut runs: Vec<RunId> =
             pending.logs.iter().map(|(run, _)| *run).chain(pending.results.iter().map(|(run, _)| *run)).collect();
         runs.sort_unstable();
         runs.dedup();
@@ -228,7 +228,7 @@ impl Committer {
     }
 
     fn publish(&self, pending: Pending) {
-        let mut by_run: HashMap<Uuid, (Vec<LogRecord>, Vec<ResultRecord>)> = HashMap::new();
+        let mut by_run: HashMap<RunId, (Vec<LogRecord>, Vec<ResultRecord>)> = HashMap::new();
         for (run_id, log) in pending.logs {
             by_run.entry(run_id).or_default().0.push(log);
         }

@@ -2,6 +2,7 @@
 //! ([`athanor_runtime::testing::TestRuntime`]).
 
 use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName, RunEvent, RunStatus};
+use athanor_core::{InstanceId, RunId};
 use athanor_runtime::prelude::*;
 use athanor_runtime::testing::TestRuntime;
 use athanor_runtime::{AnyExperiment, CancelOutcome, Registry, RuntimeConfig, RuntimeError};
@@ -126,7 +127,7 @@ impl Experiment for Deaf {
 /// Records the order runs start in, then waits for a permit from [`GATE`] before completing.
 struct Gated;
 static GATE: Semaphore = Semaphore::const_new(0);
-static STARTED: Mutex<Vec<Uuid>> = Mutex::new(Vec::new());
+static STARTED: Mutex<Vec<RunId>> = Mutex::new(Vec::new());
 impl Experiment for Gated {
     type Config = Value;
     fn definition(&self) -> ExperimentDefinition {
@@ -211,7 +212,7 @@ async fn harness(config: RuntimeConfig) -> TestRuntime {
 
 /// An instance saved exactly as given, neither completed with defaults nor validated: what an older server, or an
 /// experiment that has since changed or vanished, may have left in the database.
-async fn stored_instance(h: &TestRuntime, experiment: &str, config: Value) -> Uuid {
+async fn stored_instance(h: &TestRuntime, experiment: &str, config: Value) -> InstanceId {
     let draft = InstanceDraft {
         experiment: ExperimentName::parse(experiment).unwrap(),
         name: InstanceName::parse(&format!("{experiment} instance {}", Uuid::new_v4().simple())).unwrap(),
@@ -222,17 +223,17 @@ async fn stored_instance(h: &TestRuntime, experiment: &str, config: Value) -> Uu
 }
 
 /// An instance of `experiment` (its defaults with `overrides` on top).
-async fn instance(h: &TestRuntime, experiment: &str, overrides: Value) -> Uuid {
+async fn instance(h: &TestRuntime, experiment: &str, overrides: Value) -> InstanceId {
     h.instance(experiment, overrides).await.unwrap().id
 }
 
 /// Follow the run's event stream until it reports a terminal status.
-async fn wait_for_end(h: &TestRuntime, run_id: Uuid) -> athanor_core::Run {
+async fn wait_for_end(h: &TestRuntime, run_id: RunId) -> athanor_core::Run {
     h.runtime().wait_for_end(run_id).await.unwrap()
 }
 
 /// Follow the run's event stream until the experiment reports progress (it is running its body).
-async fn wait_for_progress(h: &TestRuntime, run_id: Uuid) {
+async fn wait_for_progress(h: &TestRuntime, run_id: RunId) {
     let mut events = Box::pin(h.runtime().run_events(run_id, 0));
     while let Some(event) = events.next().await {
         match event.unwrap() {

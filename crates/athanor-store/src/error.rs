@@ -1,5 +1,5 @@
 use athanor_core::IllegalTransition;
-use uuid::Uuid;
+use athanor_core::{InstanceId, RunId};
 
 /// Everything that can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -21,15 +21,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The instance does not exist (or was deleted).
     #[error("no instance with id {0}")]
-    InstanceNotFound(Uuid),
+    InstanceNotFound(InstanceId),
     /// The run does not exist (or its instance was deleted).
     #[error("no run with id {0}")]
-    RunNotFound(Uuid),
+    RunNotFound(RunId),
     /// The run is not in a status from which the requested change is legal.
     #[error("run {run}: {source}")]
     IllegalTransition {
         /// The run.
-        run: Uuid,
+        run: RunId,
         /// Which change was refused.
         #[source]
         source: IllegalTransition,

@@ -4,6 +4,7 @@ use crate::{on_backend, Store, StoreError};
 use athanor_core::{
     model::InstanceSummary, Description, ExperimentName, Instance, InstanceDraft, InstanceName, RunStatus, RunSummary,
 };
+use athanor_core::{InstanceId, RunId};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::Row;
@@ -28,7 +29,7 @@ macro_rules! instance_from_row {
     ($row:expr, $Id:ty) => {{
         let row = $row;
         Instance {
-            id: Uuid::from(row.try_get::<$Id, _>("id")?),
+            id: InstanceId::from(Uuid::from(row.try_get::<$Id, _>("id")?)),
             experiment: ExperimentName::parse(row.try_get::<&str, _>("experiment")?).map_err(corrupt)?,
             name: InstanceName::parse(row.try_get::<&str, _>("name")?).map_err(corrupt)?,
             description: Description::parse(row.try_get::<&str, _>("description")?).map_err(corrupt)?,
@@ -44,7 +45,7 @@ impl Store {
     pub async fn create_instance(&self, draft: &InstanceDraft) -> Result<Instance, StoreError> {
         let created = now();
         let instance = Instance {
-            id: Uuid::new_v4(),
+            id: InstanceId::from(Uuid::new_v4()),
             experiment: draft.experiment.clone(),
             name: draft.name.clone(),
             description: draft.description.clone(),
@@ -57,7 +58,7 @@ impl Store {
                 "INSERT INTO instances (id, experiment, name, description, config, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(Id::from(instance.id))
+            .bind(Id::from(instance.id.as_uuid()))
             .bind(instance.experiment.as_str())
             .bind(instance.name.as_str())
             .bind(instance.description.as_str())
@@ -71,10 +72,10 @@ impl Store {
     }
 
     /// The instance with `id`, if it exists.
-    pub async fn get_instance(&self, id: Uuid) -> Result<Option<Instance>, StoreError> {
+    pub async fn get_instance(&self, id: InstanceId) -> Result<Option<Instance>, StoreError> {
         on_backend!(self, |pool, Id| {
             let row = sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM instances i WHERE i.id = $1"))
-                .bind(Id::from(id))
+                .bind(Id::from(id.as_uuid()))
                 .fetch_optional(pool)
                 .await?;
             Ok(match row {
@@ -87,14 +88,14 @@ impl Store {
     /// Replace an instance's name, description and configuration. Past runs keep their own configuration.
     ///
     /// The experiment of an instance never changes: a different experiment is a different instance.
-    pub async fn update_instance(&self, id: Uuid, draft: &InstanceDraft) -> Result<Instance, StoreError> {
+    pub async fn update_instance(&self, id: InstanceId, draft: &InstanceDraft) -> Result<Instance, StoreError> {
         let updated = now();
         on_backend!(self, |pool, Id| {
             let row = sqlx::query(&format!(
                 "UPDATE instances SET name = $2, description = $3, config = $4, updated_at = $5
                  WHERE id = $1 RETURNING {INSTANCE_RETURNING}"
             ))
-            .bind(Id::from(id))
+            .bind(Id::from(id.as_uuid()))
             .bind(draft.name.as_str())
             .bind(draft.description.as_str())
             .bind(Json(&draft.config))
@@ -109,9 +110,10 @@ impl Store {
     }
 
     /// Delete an instance and, by cascade, its runs, logs and results. Returns whether it existed.
-    pub async fn delete_instance(&self, id: Uuid) -> Result<bool, StoreError> {
+    pub async fn delete_instance(&self, id: InstanceId) -> Result<bool, StoreError> {
         on_backend!(self, |pool, Id| {
-            let done = sqlx::query("DELETE FROM instances WHERE id = $1").bind(Id::from(id)).execute(pool).await?;
+            let done =
+                sqlx::query("DELETE FROM instances WHERE id = $1").bind(Id::from(id.as_uuid())).execute(pool).await?;
             Ok(done.rows_affected() > 0)
         })
     }
@@ -142,7 +144,7 @@ impl Store {
             for row in rows {
                 let last_run = match row.try_get::<Option<Id>, _>("last_id")? {
                     Some(last_id) => Some(RunSummary {
-                        id: Uuid::from(last_id),
+                        id: RunId::from(Uuid::from(last_id)),
                         status: row.try_get::<&str, _>("last_status")?.parse::<RunStatus>().map_err(corrupt)?,
                         created_at: row.try_get("last_created_at")?,
                     }),

@@ -20,6 +20,7 @@ mod runs;
 
 pub use error::StoreError;
 pub use records::{LogQuery, Page};
+pub use runs::{RunFilter, RunKey};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

@@ -5,11 +5,11 @@
 //! miss or repeat a record.
 
 use crate::{on_backend, Store, StoreError};
+use athanor_core::RunId;
 use athanor_core::{LogLevel, LogRecord, ResultRecord};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
-use uuid::Uuid;
 
 /// Rows per multi-row `INSERT`. 256 × 6 parameters stays far below both engines' parameter limits while making
 /// the per-statement overhead negligible; a fixed size keeps the statement cache hitting.
@@ -26,17 +26,17 @@ fn corrupt(detail: impl std::fmt::Display) -> StoreError {
 /// instead of chrono's general formatter. Both produce exactly what sqlx would store and read back.
 async fn append_rows_sqlite(
     pool: &sqlx::SqlitePool,
-    logs: &[(Uuid, &LogRecord)],
-    results: &[(Uuid, &ResultRecord)],
+    logs: &[(RunId, &LogRecord)],
+    results: &[(RunId, &ResultRecord)],
 ) -> Result<(), StoreError> {
-    let mut id_text: Vec<(Uuid, String)> = Vec::new();
+    let mut id_text: Vec<(RunId, String)> = Vec::new();
     for run_id in logs.iter().map(|(id, _)| *id).chain(results.iter().map(|(id, _)| *id)) {
         if !id_text.iter().any(|(id, _)| *id == run_id) {
-            id_text.push((run_id, run_id.hyphenated().to_string()));
+            id_text.push((run_id, run_id.as_uuid().hyphenated().to_string()));
         }
     }
     let text_of =
-        |run_id: &Uuid| -> &str { id_text.iter().find(|(id, _)| id == run_id).map_or("", |(_, text)| text.as_str()) };
+        |run_id: &RunId| -> &str { id_text.iter().find(|(id, _)| id == run_id).map_or("", |(_, text)| text.as_str()) };
     let mut tx = pool.begin().await?;
     for chunk in logs.chunks(ROWS_PER_INSERT) {
         let stamps: Vec<String> = chunk.iter().map(|(_, log)| rfc3339_micros(log.ts)).collect();
@@ -192,12 +192,12 @@ impl Store {
     /// Each record's `seq` must be unique within the run (the primary key enforces it).
     pub async fn append_records(
         &self,
-        run_id: Uuid,
+        run_id: RunId,
         logs: &[LogRecord],
         results: &[ResultRecord],
     ) -> Result<(), StoreError> {
-        let logs: Vec<(Uuid, &LogRecord)> = logs.iter().map(|log| (run_id, log)).collect();
-        let results: Vec<(Uuid, &ResultRecord)> = results.iter().map(|result| (run_id, result)).collect();
+        let logs: Vec<(RunId, &LogRecord)> = logs.iter().map(|log| (run_id, log)).collect();
+        let results: Vec<(RunId, &ResultRecord)> = results.iter().map(|result| (run_id, result)).collect();
         self.append_rows(&logs, &results).await
     }
 
@@ -205,8 +205,8 @@ impl Store {
     /// way, since both engines commit one transaction far faster than many small ones).
     pub async fn append_rows(
         &self,
-        logs: &[(Uuid, &LogRecord)],
-        results: &[(Uuid, &ResultRecord)],
+        logs: &[(RunId, &LogRecord)],
+        results: &[(RunId, &ResultRecord)],
     ) -> Result<(), StoreError> {
         if logs.is_empty() && results.is_empty() {
             return Ok(());
@@ -218,7 +218,7 @@ impl Store {
                 for chunk in logs.chunks(ROWS_PER_INSERT) {
                     QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
                         .push_values(chunk, |mut row, (run_id, log)| {
-                            row.push_bind(*run_id)
+                            row.push_bind(run_id.as_uuid())
                                 .push_bind(log.seq)
                                 .push_bind(log.ts)
                                 .push_bind(log.level.as_str())
@@ -232,7 +232,7 @@ impl Store {
                 for chunk in results.chunks(ROWS_PER_INSERT) {
                     QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
                         .push_values(chunk, |mut row, (run_id, result)| {
-                            row.push_bind(*run_id)
+                            row.push_bind(run_id.as_uuid())
                                 .push_bind(result.seq)
                                 .push_bind(result.ts)
                                 .push_bind(&result.key)
@@ -249,10 +249,10 @@ impl Store {
     }
 
     /// A page of a run's logs, in `seq` order.
-    pub async fn logs(&self, run_id: Uuid, query: &LogQuery) -> Result<Page<LogRecord>, StoreError> {
+    pub async fn logs(&self, run_id: RunId, query: &LogQuery) -> Result<Page<LogRecord>, StoreError> {
         let items = on_backend!(self, |pool, Id| {
             let mut sql = QueryBuilder::new("SELECT seq, ts, level, message, metadata FROM run_logs WHERE run_id = ");
-            sql.push_bind(Id::from(run_id)).push(" AND seq > ").push_bind(query.after_seq);
+            sql.push_bind(Id::from(run_id.as_uuid())).push(" AND seq > ").push_bind(query.after_seq);
             push_level_filter(&mut sql, &query.levels);
             sql.push(" ORDER BY seq LIMIT ").push_bind(i64::from(query.limit));
             let rows = sql.build().fetch_all(pool).await?;
@@ -266,14 +266,14 @@ impl Store {
     /// of a run with `i64::MAX`, or the page above what a viewer already shows.
     pub async fn logs_before(
         &self,
-        run_id: Uuid,
+        run_id: RunId,
         before_seq: i64,
         levels: &[LogLevel],
         limit: u32,
     ) -> Result<Vec<LogRecord>, StoreError> {
         let mut items = on_backend!(self, |pool, Id| {
             let mut sql = QueryBuilder::new("SELECT seq, ts, level, message, metadata FROM run_logs WHERE run_id = ");
-            sql.push_bind(Id::from(run_id)).push(" AND seq < ").push_bind(before_seq);
+            sql.push_bind(Id::from(run_id.as_uuid())).push(" AND seq < ").push_bind(before_seq);
             push_level_filter(&mut sql, levels);
             sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
             let rows = sql.build().fetch_all(pool).await?;
@@ -284,22 +284,57 @@ impl Store {
     }
 
     /// The exact number of a run's logs at `levels` (all levels when empty).
-    pub async fn count_logs(&self, run_id: Uuid, levels: &[LogLevel]) -> Result<i64, StoreError> {
+    pub async fn count_logs(&self, run_id: RunId, levels: &[LogLevel]) -> Result<i64, StoreError> {
         on_backend!(self, |pool, Id| {
             let mut sql = QueryBuilder::new("SELECT COUNT(*) FROM run_logs WHERE run_id = ");
-            sql.push_bind(Id::from(run_id));
+            sql.push_bind(Id::from(run_id.as_uuid()));
             push_level_filter(&mut sql, levels);
             Ok(sql.build_query_scalar::<i64>().fetch_one(pool).await?)
         })
     }
 
     /// A page of a run's results after `after_seq`, in `seq` order.
-    pub async fn results(&self, run_id: Uuid, after_seq: i64, limit: u32) -> Result<Page<ResultRecord>, StoreError> {
+    pub async fn results(&self, run_id: RunId, after_seq: i64, limit: u32) -> Result<Page<ResultRecord>, StoreError> {
         let items = on_backend!(self, |pool, Id| {
             let rows = sqlx::query(
                 "SELECT seq, ts, key, value FROM run_results WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
-            .bind(Id::from(run_id))
+            .bind(Id::from(run_id.as_uuid()))
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ResultRecord {
+                        seq: row.try_get("seq")?,
+                        ts: row.try_get("ts")?,
+                        key: row.try_get("key")?,
+                        value: row.try_get::<Json<Value>, _>("value")?.0,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?
+        });
+        let next_after_seq = items.last().map_or(after_seq, |result| result.seq);
+        Ok(Page { items, next_after_seq })
+    }
+
+    /// A page of one result key's values after `after_seq`, in `seq` order (an experiment may record a key many
+    /// times: a curve, or a value refined as the run goes).
+    pub async fn results_with_key(
+        &self,
+        run_id: RunId,
+        key: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Page<ResultRecord>, StoreError> {
+        let items = on_backend!(self, |pool, Id| {
+            let rows = sqlx::query(
+                "SELECT seq, ts, key, value FROM run_results WHERE run_id = $1 AND key = $2 AND seq > $3
+                 ORDER BY seq LIMIT $4",
+            )
+            .bind(Id::from(run_id.as_uuid()))
+            .bind(key)
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(pool)
@@ -321,15 +356,15 @@ impl Store {
 
     /// Exact numbers of a run's logs and results with `seq <= through`: counts that agree with a page built
     /// from the same cursor (anything later arrives through the live stream and is counted there).
-    pub async fn count_through(&self, run_id: Uuid, through: i64) -> Result<(i64, i64), StoreError> {
+    pub async fn count_through(&self, run_id: RunId, through: i64) -> Result<(i64, i64), StoreError> {
         on_backend!(self, |pool, Id| {
             let logs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_logs WHERE run_id = $1 AND seq <= $2")
-                .bind(Id::from(run_id))
+                .bind(Id::from(run_id.as_uuid()))
                 .bind(through)
                 .fetch_one(pool)
                 .await?;
             let results: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_results WHERE run_id = $1 AND seq <= $2")
-                .bind(Id::from(run_id))
+                .bind(Id::from(run_id.as_uuid()))
                 .bind(through)
                 .fetch_one(pool)
                 .await?;
@@ -338,19 +373,19 @@ impl Store {
     }
 
     /// The exact number of a run's results.
-    pub async fn count_results(&self, run_id: Uuid) -> Result<i64, StoreError> {
+    pub async fn count_results(&self, run_id: RunId) -> Result<i64, StoreError> {
         on_backend!(self, |pool, Id| {
             Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM run_results WHERE run_id = $1")
-                .bind(Id::from(run_id))
+                .bind(Id::from(run_id.as_uuid()))
                 .fetch_one(pool)
                 .await?)
         })
     }
 
     /// The highest `seq` stored for a run across logs and results (0 if none): where its writer continues.
-    pub async fn last_seq(&self, run_id: Uuid) -> Result<i64, StoreError> {
+    pub async fn last_seq(&self, run_id: RunId) -> Result<i64, StoreError> {
         on_backend!(self, |pool, Id| {
-            let id = Id::from(run_id);
+            let id = Id::from(run_id.as_uuid());
             let logs: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(seq) FROM run_logs WHERE run_id = $1").bind(id).fetch_one(pool).await?;
             let results: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_results WHERE run_id = $1")

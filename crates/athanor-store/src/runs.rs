@@ -2,6 +2,7 @@
 
 use crate::instances::now;
 use crate::{on_backend, Store, StoreError};
+use athanor_core::{InstanceId, RunId};
 use athanor_core::{ResultRecord, Run, RunListing, RunStatus};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -24,8 +25,8 @@ macro_rules! run_from_row {
     ($row:expr, $Id:ty) => {{
         let row = $row;
         Run {
-            id: Uuid::from(row.try_get::<$Id, _>("id")?),
-            instance_id: Uuid::from(row.try_get::<$Id, _>("instance_id")?),
+            id: RunId::from(Uuid::from(row.try_get::<$Id, _>("id")?)),
+            instance_id: InstanceId::from(Uuid::from(row.try_get::<$Id, _>("instance_id")?)),
             status: row.try_get::<&str, _>("status")?.parse::<RunStatus>().map_err(corrupt)?,
             config: row.try_get::<Json<Value>, _>("config")?.0,
             experiment_version: row.try_get("experiment_version")?,
@@ -37,16 +38,36 @@ macro_rules! run_from_row {
     }};
 }
 
+/// Which runs a listing shows; every field left `None` matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs of instances of this experiment.
+    pub experiment: Option<String>,
+    /// Only runs of this instance.
+    pub instance: Option<InstanceId>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+}
+
+/// A run's place in the newest-first order of listings: where the next page continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunKey {
+    /// The run's creation time.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The run's id, which breaks ties between runs created in the same instant.
+    pub id: RunId,
+}
+
 impl Store {
     /// Create a `pending` run of `instance_id` that keeps its own copy of `config` and the experiment version.
     pub async fn create_run(
         &self,
-        instance_id: Uuid,
+        instance_id: InstanceId,
         config: &Value,
         experiment_version: &str,
     ) -> Result<Run, StoreError> {
         let run = Run {
-            id: Uuid::new_v4(),
+            id: RunId::from(Uuid::new_v4()),
             instance_id,
             status: RunStatus::Pending,
             config: config.clone(),
@@ -61,8 +82,8 @@ impl Store {
                 "INSERT INTO runs (id, instance_id, status, config, experiment_version, created_at)
                  SELECT $1, i.id, $3, $4, $5, $6 FROM instances i WHERE i.id = $2",
             )
-            .bind(Id::from(run.id))
-            .bind(Id::from(instance_id))
+            .bind(Id::from(run.id.as_uuid()))
+            .bind(Id::from(instance_id.as_uuid()))
             .bind(run.status.as_str())
             .bind(Json(&run.config))
             .bind(&run.experiment_version)
@@ -77,10 +98,10 @@ impl Store {
     }
 
     /// The run with `id`, if it exists.
-    pub async fn get_run(&self, id: Uuid) -> Result<Option<Run>, StoreError> {
+    pub async fn get_run(&self, id: RunId) -> Result<Option<Run>, StoreError> {
         on_backend!(self, |pool, Id| {
             let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
-                .bind(Id::from(id))
+                .bind(Id::from(id.as_uuid()))
                 .fetch_optional(pool)
                 .await?;
             Ok(match row {
@@ -91,12 +112,12 @@ impl Store {
     }
 
     /// The runs of one instance, newest first.
-    pub async fn list_runs(&self, instance_id: Uuid) -> Result<Vec<Run>, StoreError> {
+    pub async fn list_runs(&self, instance_id: InstanceId) -> Result<Vec<Run>, StoreError> {
         on_backend!(self, |pool, Id| {
             let rows = sqlx::query(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE instance_id = $1 ORDER BY created_at DESC, id DESC"
             ))
-            .bind(Id::from(instance_id))
+            .bind(Id::from(instance_id.as_uuid()))
             .fetch_all(pool)
             .await?;
             rows.into_iter().map(|row| Ok(run_from_row!(row, Id))).collect()
@@ -105,7 +126,7 @@ impl Store {
 
     /// The runs with these ids and their instance names, in the order asked for; unknown ids are left out.
     /// One statement per 500 ids, whatever their number.
-    pub async fn runs_by_ids(&self, ids: &[Uuid]) -> Result<Vec<(Run, String)>, StoreError> {
+    pub async fn runs_by_ids(&self, ids: &[RunId]) -> Result<Vec<(Run, String)>, StoreError> {
         let mut found: Vec<(Run, String)> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ID_CHUNK) {
             on_backend!(self, |pool, Id| {
@@ -116,7 +137,7 @@ impl Store {
                 );
                 let mut list = sql.separated(", ");
                 for id in chunk {
-                    list.push_bind(Id::from(*id));
+                    list.push_bind(Id::from(id.as_uuid()));
                 }
                 sql.push(")");
                 for row in sql.build().fetch_all(pool).await? {
@@ -125,13 +146,14 @@ impl Store {
                 }
             });
         }
-        let position: std::collections::HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let position: std::collections::HashMap<RunId, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         found.sort_by_key(|(run, _)| position.get(&run.id).copied().unwrap_or(usize::MAX));
         Ok(found)
     }
 
     /// Every result of these runs, one statement per 500 runs.
-    pub async fn results_of_runs(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, ResultRecord)>, StoreError> {
+    pub async fn results_of_runs(&self, ids: &[RunId]) -> Result<Vec<(RunId, ResultRecord)>, StoreError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(ID_CHUNK) {
             on_backend!(self, |pool, Id| {
@@ -139,11 +161,11 @@ impl Store {
                     QueryBuilder::new("SELECT run_id, seq, ts, key, value FROM run_results WHERE run_id IN (");
                 let mut list = sql.separated(", ");
                 for id in chunk {
-                    list.push_bind(Id::from(*id));
+                    list.push_bind(Id::from(id.as_uuid()));
                 }
                 sql.push(") ORDER BY run_id, seq");
                 for row in sql.build().fetch_all(pool).await? {
-                    let run_id = Uuid::from(row.try_get::<Id, _>("run_id")?);
+                    let run_id = RunId::from(Uuid::from(row.try_get::<Id, _>("run_id")?));
                     out.push((
                         run_id,
                         ResultRecord {
@@ -163,7 +185,7 @@ impl Store {
     pub async fn list_all_runs(
         &self,
         experiment: Option<&str>,
-        instance_id: Option<Uuid>,
+        instance_id: Option<InstanceId>,
         status: Option<RunStatus>,
         offset: i64,
         limit: i64,
@@ -175,7 +197,7 @@ impl Store {
                     sql.push(" AND i.experiment = ").push_bind(experiment.to_owned());
                 }
                 if let Some(instance_id) = instance_id {
-                    sql.push(" AND r.instance_id = ").push_bind(Id::from(instance_id));
+                    sql.push(" AND r.instance_id = ").push_bind(Id::from(instance_id.as_uuid()));
                 }
                 if let Some(status) = status {
                     sql.push(" AND r.status = ").push_bind(status.as_str());
@@ -206,6 +228,51 @@ impl Store {
         })
     }
 
+    /// Up to `limit` runs across all instances, newest first, that match `filter` and come after `after` in that
+    /// order: keyset pagination, so a page stays correct while new runs are created and costs the same at any depth.
+    pub async fn runs_after(
+        &self,
+        filter: &RunFilter,
+        after: Option<RunKey>,
+        limit: i64,
+    ) -> Result<Vec<RunListing>, StoreError> {
+        on_backend!(self, |pool, Id| {
+            let mut page = QueryBuilder::new(
+                "SELECT r.id, r.instance_id, r.status, r.config, r.experiment_version, r.created_at, r.started_at,
+                        r.completed_at, r.error, i.name AS instance_name, i.experiment AS experiment
+                 FROM runs r JOIN instances i ON i.id = r.instance_id WHERE 1 = 1",
+            );
+            if let Some(experiment) = &filter.experiment {
+                page.push(" AND i.experiment = ").push_bind(experiment.clone());
+            }
+            if let Some(instance_id) = filter.instance {
+                page.push(" AND r.instance_id = ").push_bind(Id::from(instance_id.as_uuid()));
+            }
+            if let Some(status) = filter.status {
+                page.push(" AND r.status = ").push_bind(status.as_str());
+            }
+            if let Some(after) = after {
+                page.push(" AND (r.created_at < ")
+                    .push_bind(after.created_at)
+                    .push(" OR (r.created_at = ")
+                    .push_bind(after.created_at)
+                    .push(" AND r.id < ")
+                    .push_bind(Id::from(after.id.as_uuid()))
+                    .push("))");
+            }
+            page.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ").push_bind(limit);
+            let mut listings = Vec::new();
+            for row in page.build().fetch_all(pool).await? {
+                listings.push(RunListing {
+                    instance_name: row.try_get("instance_name")?,
+                    experiment: row.try_get("experiment")?,
+                    run: run_from_row!(row, Id),
+                });
+            }
+            Ok(listings)
+        })
+    }
+
     /// Every run with `status`, oldest first (the order a queue starts them in).
     pub async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>, StoreError> {
         on_backend!(self, |pool, Id| {
@@ -224,7 +291,7 @@ impl Store {
     /// `error` (the failure message, or how it was cancelled). The update is conditional on the status read, so
     /// two racing writers (say, a cancel and a completion) cannot both win: the loser gets
     /// [`StoreError::IllegalTransition`] naming the status it lost to.
-    pub async fn transition_run(&self, id: Uuid, to: RunStatus, error: Option<&str>) -> Result<Run, StoreError> {
+    pub async fn transition_run(&self, id: RunId, to: RunStatus, error: Option<&str>) -> Result<Run, StoreError> {
         loop {
             let current = self.get_run(id).await?.ok_or(StoreError::RunNotFound(id))?;
             current.status.transition(to).map_err(|source| StoreError::IllegalTransition { run: id, source })?;
@@ -241,7 +308,7 @@ impl Store {
                 .bind(started_at)
                 .bind(completed_at)
                 .bind(error)
-                .bind(Id::from(id))
+                .bind(Id::from(id.as_uuid()))
                 .bind(current.status.as_str())
                 .fetch_optional(pool)
                 .await?;

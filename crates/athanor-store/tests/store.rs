@@ -2,6 +2,7 @@
 
 mod support;
 
+use athanor_core::{InstanceId, RunId};
 use athanor_core::{LogLevel, LogRecord, ResultRecord, RunStatus};
 use athanor_store::{LogQuery, Store, StoreError};
 use chrono::Utc;
@@ -85,12 +86,12 @@ async fn runs_list_newest_first_and_by_status_oldest_first(store: Store) {
     for _ in 0..5 {
         ids.push(store.create_run(instance.id, &instance.config, "1").await.unwrap().id);
     }
-    let listed: Vec<Uuid> = store.list_runs(instance.id).await.unwrap().into_iter().map(|r| r.id).collect();
-    let newest_first: Vec<Uuid> = ids.iter().rev().copied().collect();
+    let listed: Vec<RunId> = store.list_runs(instance.id).await.unwrap().into_iter().map(|r| r.id).collect();
+    let newest_first: Vec<RunId> = ids.iter().rev().copied().collect();
     assert_eq!(listed, newest_first);
 
     store.transition_run(ids[2], RunStatus::Running, None).await.unwrap();
-    let pending: Vec<Uuid> =
+    let pending: Vec<RunId> =
         store.runs_with_status(RunStatus::Pending).await.unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(pending, vec![ids[0], ids[1], ids[3], ids[4]]);
 }
@@ -200,7 +201,7 @@ async fn a_batch_with_a_bad_record_writes_nothing(store: Store) {
     assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 1);
     assert_eq!(store.count_results(run.id).await.unwrap(), 0);
 
-    let unknown_run = Uuid::new_v4();
+    let unknown_run = RunId::from(Uuid::new_v4());
     assert!(store.append_records(unknown_run, &[log(1, LogLevel::Info, "orphan")], &[]).await.is_err());
 }
 
@@ -225,7 +226,7 @@ async fn dashboard_summary_counts_runs_and_shows_the_latest(store: Store) {
 }
 
 async fn missing_things_are_reported_not_invented(store: Store) {
-    let nobody = Uuid::new_v4();
+    let nobody = InstanceId::from(Uuid::new_v4());
     assert_eq!(store.get_instance(nobody).await.unwrap(), None);
     assert!(
         matches!(store.update_instance(nobody, &draft("x")).await, Err(StoreError::InstanceNotFound(id)) if id == nobody)
@@ -233,9 +234,10 @@ async fn missing_things_are_reported_not_invented(store: Store) {
     assert!(
         matches!(store.create_run(nobody, &json!({}), "1").await, Err(StoreError::InstanceNotFound(id)) if id == nobody)
     );
+    let no_run = RunId::from(Uuid::new_v4());
     assert!(
-        matches!(store.transition_run(nobody, RunStatus::Running, None).await, Err(StoreError::RunNotFound(id)) if id == nobody)
+        matches!(store.transition_run(no_run, RunStatus::Running, None).await, Err(StoreError::RunNotFound(id)) if id == no_run)
     );
-    assert_eq!(store.get_run(nobody).await.unwrap(), None);
+    assert_eq!(store.get_run(no_run).await.unwrap(), None);
     assert_eq!(store.count_instances().await.unwrap(), 0, "failed calls created nothing");
 }

@@ -633,7 +633,13 @@ mod tests {
     /// database exactly as slow as the test makes it.
     fn context(capacity: usize) -> (RunContext, mpsc::Receiver<WriterMessage>) {
         let (writer, records) = mpsc::channel(capacity);
-        let ctx = RunContext::new(Uuid::new_v4(), json!({}), writer, Arc::new(Hub::new(16)), CancellationToken::new());
+        let ctx = RunContext::new(
+            athanor_core::RunId::from(Uuid::new_v4()),
+            json!({}),
+            writer,
+            Arc::new(Hub::new(16)),
+            CancellationToken::new(),
+        );
         (ctx, records)
     }
 

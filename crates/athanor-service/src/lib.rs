@@ -1,0 +1,74 @@
+//! Athanor's operations, written once for every front end.
+//!
+//! The dashboard's server functions, the JSON API under `/api/v1`, the MCP tools and (through the API) the
+//! `athanor` CLI are thin translations of their own request format into calls on [`Service`]; none of them talks
+//! to the store or the runtime directly. So an operation's rules — what is validated, what is written, which
+//! lifecycle event is published, which error comes back — live in exactly one place, and a new front end cannot
+//! forget one.
+//!
+//! Inputs come in as the shapes of [`athanor_core::api`] or as typed ids ([`RunId`], [`InstanceId`]) that the
+//! front end parsed at its edge. Every failure is a [`ServiceError`], whose [`ErrorCode`] decides the HTTP status
+//! wherever one is needed.
+//!
+//! - [`experiments`](Service::experiments), [`experiment`](Service::experiment),
+//!   [`validate_config`](Service::validate_config), [`manifest_report`](Service::manifest_report)
+//! - instances: [`list_instances`](Service::list_instances), [`instance`](Service::instance),
+//!   [`create_instance`](Service::create_instance), [`update_instance`](Service::update_instance),
+//!   [`clone_instance`](Service::clone_instance), [`delete_instance`](Service::delete_instance)
+//! - runs: [`start_run`](Service::start_run), [`cancel_run`](Service::cancel_run), [`run`](Service::run),
+//!   [`list_runs`](Service::list_runs), [`wait_for_run`](Service::wait_for_run),
+//!   [`run_events`](Service::run_events)
+//! - records: [`logs`](Service::logs), [`logs_before`](Service::logs_before), [`results`](Service::results),
+//!   [`compare`](Service::compare)
+
+mod error;
+mod experiments;
+mod instances;
+mod records;
+mod runs;
+
+pub use error::ServiceError;
+pub use runs::RunQuery;
+
+use athanor_core::{InstanceId, RunId};
+use athanor_runtime::command::CommandManifest;
+use athanor_runtime::Runtime;
+use athanor_store::Store;
+use std::sync::Arc;
+
+/// What every operation returns.
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Every operation of Athanor, over one database and one runtime. Cheap to clone: front ends keep a copy each.
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+    runtime: Runtime,
+    manifest: Option<Arc<CommandManifest>>,
+}
+
+impl Service {
+    /// The service over `store` and `runtime` (which must use the same store), and the manifest of command
+    /// experiments when the server reads one.
+    pub fn new(store: Store, runtime: Runtime, manifest: Option<Arc<CommandManifest>>) -> Service {
+        Service { store, runtime, manifest }
+    }
+
+    /// The runtime, for what is not an operation: live streams, shutdown, recovery at start.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The database, for exports that stream pages straight out of it.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+fn instance_not_found(id: InstanceId) -> ServiceError {
+    ServiceError::NotFound(format!("no instance with id {id}"))
+}
+
+fn run_not_found(id: RunId) -> ServiceError {
+    ServiceError::NotFound(format!("no run with id {id}"))
+}

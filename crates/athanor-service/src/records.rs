@@ -1,0 +1,92 @@
+//! What runs produced: log lines, results, and comparisons of several runs.
+
+use crate::{run_not_found, Service, ServiceError, ServiceResult};
+use athanor_core::api::{LogPage, ResultPage, RunOverview};
+use athanor_core::compare::Comparison;
+use athanor_core::{LogLevel, LogRecord, RunId};
+use athanor_store::LogQuery;
+
+/// The most log lines or results one read returns, whatever `limit` asks for.
+pub const MAX_RECORDS: u32 = 5_000;
+
+/// The most runs one comparison takes.
+pub const MAX_COMPARED: usize = 500;
+
+/// Log lines and results a run page shows before the reader asks for more.
+const OVERVIEW_PAGE: u32 = 500;
+
+impl Service {
+    /// A run's log lines after `after` (0: from the start), oldest first, at `levels` (all when empty).
+    pub async fn logs(&self, id: RunId, after: i64, levels: &[LogLevel], limit: u32) -> ServiceResult<LogPage> {
+        self.run(id).await?;
+        let query = LogQuery { after_seq: after, levels: levels.to_vec(), limit: limit.clamp(1, MAX_RECORDS) };
+        let page = self.store.logs(id, &query).await?;
+        Ok(LogPage { items: page.items, next_after: page.next_after_seq })
+    }
+
+    /// The `limit` log lines just before `before` (`i64::MAX`: the run's last lines), oldest first, at `levels`.
+    pub async fn logs_before(
+        &self,
+        id: RunId,
+        before: i64,
+        levels: &[LogLevel],
+        limit: u32,
+    ) -> ServiceResult<Vec<LogRecord>> {
+        self.run(id).await?;
+        Ok(self.store.logs_before(id, before, levels, limit.clamp(1, MAX_RECORDS)).await?)
+    }
+
+    /// A run's results after `after`, in `seq` order; only those named `key` when given (a key recorded many
+    /// times, such as a curve, gives one record per value).
+    pub async fn results(&self, id: RunId, key: Option<&str>, after: i64, limit: u32) -> ServiceResult<ResultPage> {
+        self.run(id).await?;
+        let limit = limit.clamp(1, MAX_RECORDS);
+        let page = match key {
+            Some(key) => self.store.results_with_key(id, key, after, limit).await?,
+            None => self.store.results(id, after, limit).await?,
+        };
+        Ok(ResultPage { items: page.items, next_after: page.next_after_seq })
+    }
+
+    /// A run with its last log lines and first results, read at one cursor (`last_seq`) from which a live stream
+    /// continues with no gap and no duplicate.
+    pub async fn run_overview(&self, id: RunId) -> ServiceResult<RunOverview> {
+        let run = self.run(id).await?;
+        // Read the cursor first: anything committed after it arrives through the live stream instead.
+        let last_seq = self.store.last_seq(id).await?;
+        let logs = self.store.logs_before(id, last_seq + 1, &[], OVERVIEW_PAGE).await?;
+        let results =
+            self.store.results(id, 0, OVERVIEW_PAGE).await?.items.into_iter().filter(|r| r.seq <= last_seq).collect();
+        let instance = self.store.get_instance(run.instance_id).await?;
+        let (log_total, result_total) = self.store.count_through(id, last_seq).await?;
+        Ok(RunOverview {
+            instance_name: instance.as_ref().map(|i| i.name.to_string()).unwrap_or_default(),
+            instance_config_changed: instance.is_some_and(|i| i.config != run.config),
+            log_total,
+            result_total,
+            run,
+            logs,
+            results,
+            last_seq,
+        })
+    }
+
+    /// Runs side by side, in the order given: configuration diff, results aligned by key, numeric series.
+    pub async fn compare(&self, ids: &[RunId]) -> ServiceResult<Comparison> {
+        if ids.is_empty() {
+            return Err(ServiceError::invalid_field("runs", "name at least one run to compare"));
+        }
+        if ids.len() > MAX_COMPARED {
+            return Err(ServiceError::invalid_field(
+                "runs",
+                format!("{} runs asked for; a comparison takes at most {MAX_COMPARED}", ids.len()),
+            ));
+        }
+        let found = self.store.runs_by_ids(ids).await?;
+        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|(run, _)| run.id == **id)) {
+            return Err(run_not_found(*missing));
+        }
+        let results = self.store.results_of_runs(ids).await?;
+        Ok(athanor_core::compare::compare(&found, &results, chrono::Utc::now()))
+    }
+}
