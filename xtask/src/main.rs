@@ -9,6 +9,7 @@
 //!
 //! Every step prints the command it runs, so a failure says exactly what to re-run by hand.
 
+mod tidy;
 mod tools;
 
 use anyhow::{bail, Context, Result};
@@ -28,11 +29,13 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("install") => tools::ensure_build_tools(&root).map(|_| ()),
         Some("bench") => bench(&root),
+        Some("tidy") => tidy::check(&root),
         _ => {
-            eprintln!("usage: cargo xtask <serve | test | bench | install>");
+            eprintln!("usage: cargo xtask <serve | test | bench | tidy | install>");
             eprintln!("  serve    install missing tools, build, and serve the dashboard on 127.0.0.1:3000");
             eprintln!("  test     install missing tools, then fmt, clippy, Rust tests and browser tests");
             eprintln!("  bench    measure log throughput, log() cost and memory, against MLflow; prints a table");
+            eprintln!("  tidy     check the architecture: crate layers, no module cycles, self-contained docs");
             eprintln!("  install  only install the missing tools");
             std::process::exit(2);
         }
@@ -103,6 +106,7 @@ fn test(root: &Path) -> Result<()> {
     tools::ensure_browser_tools(root)?;
 
     run(cargo().args(["fmt", "--all", "--check"]))?;
+    tidy::check(root)?;
     run(cargo().args([
         "clippy",
         "--workspace",

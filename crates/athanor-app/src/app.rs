@@ -183,25 +183,3 @@ fn NotFound() -> impl IntoView {
         </section>
     }
 }
-
-/// A readable error box for a failed load, used inside every page's `ErrorBoundary`.
-#[component]
-pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
-    view! {
-        <section class="error-panel" role="alert">
-            <h2>"Something went wrong"</h2>
-            <ul>
-                {move || {
-                    errors
-                        .get()
-                        .into_iter()
-                        .map(|(_, error)| view! { <li>{error.to_string()}</li> })
-                        .collect_view()
-                }}
-            </ul>
-            <p>
-                "Reload to try again, or " <A href="/">"go back to the instances"</A> "."
-            </p>
-        </section>
-    }
-}

@@ -1,6 +1,10 @@
-//! The one error type every server function returns, so the browser gets a message it can show as is.
+//! The error every server function returns, so the browser gets a message it can show as is.
+//!
+//! On the server it is a [`ServiceError`](athanor_service::ServiceError) seen from the browser: same kinds, same
+//! per-field messages, plus [`AppError::Transport`] for a request that never got an answer.
 
-use athanor_core::FieldError;
+use athanor_core::api::ErrorCode;
+use athanor_core::{FieldError, IdError};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
@@ -19,6 +23,9 @@ pub enum AppError {
         /// Per-field messages keyed by path (`model_pairs[1].runs`).
         fields: Vec<FieldError>,
     },
+    /// Valid, but the thing is in the wrong state for it (cancelling a run that has already ended).
+    #[error("{0}")]
+    Conflict(String),
     /// The server failed; the message says what failed, never a secret.
     #[error("{0}")]
     Server(String),
@@ -51,34 +58,35 @@ impl FromServerFnError for AppError {
     }
 }
 
-#[cfg(feature = "ssr")]
-impl From<athanor_runtime::RuntimeError> for AppError {
-    fn from(error: athanor_runtime::RuntimeError) -> Self {
-        use athanor_runtime::RuntimeError;
-        match error {
-            RuntimeError::InstanceNotFound(_) | RuntimeError::RunNotFound(_) => AppError::NotFound(error.to_string()),
-            RuntimeError::StaleConfiguration { ref errors, .. } => {
-                AppError::Invalid { message: error.to_string(), fields: errors.errors.clone() }
-            }
-            RuntimeError::UnknownExperiment { .. } | RuntimeError::AlreadyFinished(_) => {
-                AppError::Invalid { message: error.to_string(), fields: Vec::new() }
-            }
-            RuntimeError::Store(store) => store.into(),
+impl AppError {
+    /// The machine-readable kind of this error, which decides its HTTP status ([`ErrorCode::http_status`]).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::Invalid { .. } => ErrorCode::InvalidInput,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Server(_) | AppError::Transport(_) => ErrorCode::Internal,
         }
     }
 }
 
+/// An id typed into a URL or form that is not one: refused before any request is made.
+impl From<IdError> for AppError {
+    fn from(error: IdError) -> Self {
+        AppError::invalid_field(error.kind, error.to_string())
+    }
+}
+
+/// Every server function is a call into the service; its errors keep their kind and per-field messages.
 #[cfg(feature = "ssr")]
-impl From<athanor_store::StoreError> for AppError {
-    fn from(error: athanor_store::StoreError) -> Self {
-        use athanor_store::StoreError;
+impl From<athanor_service::ServiceError> for AppError {
+    fn from(error: athanor_service::ServiceError) -> Self {
+        use athanor_service::ServiceError;
         match error {
-            StoreError::InstanceNotFound(_) | StoreError::RunNotFound(_) => AppError::NotFound(error.to_string()),
-            StoreError::IllegalTransition { .. } => AppError::Invalid { message: error.to_string(), fields: vec![] },
-            other => {
-                tracing::error!(error = %other, "store error");
-                AppError::Server(other.to_string())
-            }
+            ServiceError::NotFound(message) => AppError::NotFound(message),
+            ServiceError::Invalid { message, fields } => AppError::Invalid { message, fields },
+            ServiceError::Conflict(message) => AppError::Conflict(message),
+            ServiceError::Internal(message) => AppError::Server(message),
         }
     }
 }

@@ -38,8 +38,8 @@ pub fn thousands(n: i64) -> String {
 
 /// The first 8 hex digits of an id (ids are random v4): enough to tell runs apart on a page; show the full id on
 /// hover.
-pub fn short_id(id: uuid::Uuid) -> String {
-    let mut text = id.simple().to_string();
+pub fn short_id(id: impl Into<uuid::Uuid>) -> String {
+    let mut text = id.into().simple().to_string();
     text.truncate(8);
     text
 }

@@ -6,12 +6,11 @@
 //! runtime replays what was committed meanwhile from the database, then follows live — no gap, no duplicate.
 
 use crate::error::AppError;
-use athanor_core::{LifecycleEvent, RunEvent};
+use athanor_core::{LifecycleEvent, RunEvent, RunId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::{BoxedStream, Websocket};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// What a page wants to follow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,7 +18,7 @@ pub enum WatchRequest {
     /// One run's status, progress, logs and results, after the given `seq`.
     Run {
         /// The run.
-        run_id: Uuid,
+        run_id: RunId,
         /// The last `seq` the page already shows (0 for none).
         after_seq: i64,
     },
@@ -42,7 +41,7 @@ pub async fn watch(
     requests: BoxedStream<WatchRequest, AppError>,
 ) -> Result<BoxedStream<LiveEvent, AppError>, AppError> {
     use futures::stream::{self, BoxStream, StreamExt};
-    let state = crate::server::state()?;
+    let service = crate::state::service()?;
     let mut requests = requests;
     // The socket is only upgraded once this function has returned, so the request must be read inside the
     // returned stream: awaiting it here would wait for a message the browser cannot send yet.
@@ -56,21 +55,16 @@ pub async fn watch(
             }
         };
         let events: BoxStream<'static, Result<LiveEvent, AppError>> = match request {
-            WatchRequest::Run { run_id, after_seq } => match state.store.get_run(run_id).await {
+            WatchRequest::Run { run_id, after_seq } => match service.run_events(run_id, after_seq).await {
                 // After the run's last event the socket stays open until the browser, having seen the terminal
                 // status, closes it: a server-side close would surface as an error in the browser's console.
-                Ok(Some(_)) => state
-                    .runtime
-                    .run_events(run_id, after_seq)
+                Ok(events) => events
                     .map(|event| event.map(LiveEvent::Run).map_err(AppError::from))
                     .chain(stream::pending())
                     .boxed(),
-                Ok(None) => stream::iter([Err(AppError::NotFound(format!("no run with id {run_id}")))]).boxed(),
                 Err(error) => stream::iter([Err(AppError::from(error))]).boxed(),
             },
-            WatchRequest::Lifecycle => {
-                state.runtime.lifecycle_events().map(|event| Ok(LiveEvent::Lifecycle(event))).boxed()
-            }
+            WatchRequest::Lifecycle => service.lifecycle_events().map(|event| Ok(LiveEvent::Lifecycle(event))).boxed(),
         };
         // The request side must live as long as the answer: dropping it tears the socket's reader down.
         events

@@ -111,7 +111,7 @@ async fn manifest_edits_reach_the_server_while_it_serves() {
     let manifest = dir.path().join("athanor.toml");
     std::fs::write(&manifest, HELLO).unwrap();
     let server = start(config(dir.path(), Some(manifest.clone()))).await.unwrap();
-    let mut lifecycle = Box::pin(server.state.runtime.lifecycle_events());
+    let mut lifecycle = Box::pin(server.state.service.runtime().lifecycle_events());
     assert!(experiment_names(&server).await.contains(&"hello".to_owned()));
     assert!(experiment_names(&server).await.contains(&"own_greeting".to_owned()), "built-ins stay");
     let (_, problems) = call(&server, "manifest_problems", &[]).await;
@@ -143,13 +143,14 @@ async fn a_crate_of_its_own_registers_rust_experiments_that_the_server_runs() {
         description: Description::parse("").unwrap(),
         config: serde_json::json!({"name": "Ada"}),
     };
-    let instance = server.state.store.create_instance(&draft).await.unwrap();
+    let instance = server.state.service.store().create_instance(&draft).await.unwrap();
     let (status, body) = call(&server, "start_run", &[("instance_id", &instance.id.to_string())]).await;
     assert_eq!(status, 200, "{body}");
     let run: Run = serde_json::from_str(&body).unwrap();
-    let ended = tokio::time::timeout(LIMIT, server.state.runtime.wait_for_end(run.id)).await.unwrap().unwrap();
+    let ended =
+        tokio::time::timeout(LIMIT, server.state.service.runtime().wait_for_end(run.id)).await.unwrap().unwrap();
     assert_eq!(ended.status, RunStatus::Completed, "{:?}", ended.error);
-    let results = server.state.store.results(run.id, 0, 10).await.unwrap();
+    let results = server.state.service.store().results(run.id, 0, 10).await.unwrap();
     assert_eq!(results.items[0].value, serde_json::json!("Ada"));
     server.abort();
 }

@@ -60,7 +60,7 @@ async fn dashboard_is_server_rendered_with_the_demo_instances() {
 #[tokio::test]
 async fn instance_page_shows_its_configuration() {
     let app = spawn_app(None).await;
-    let summaries = app.server.state.store.list_instances().await.unwrap();
+    let summaries = app.server.state.service.store().list_instances().await.unwrap();
     let pairs = summaries.iter().find(|s| s.instance.name.as_str() == "Model pairs").unwrap();
     let (status, html) = app.get(&format!("/instances/{}", pairs.instance.id)).await;
     assert_eq!(status, 200);
@@ -87,14 +87,18 @@ async fn seeding_happens_once_only() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("athanor.db").display());
     let first = spawn_app(Some(url.clone())).await;
-    let seeded = first.server.state.store.count_instances().await.unwrap();
+    let seeded = first.server.state.service.store().count_instances().await.unwrap();
     assert!(seeded >= 5);
-    let victim = first.server.state.store.list_instances().await.unwrap()[0].instance.id;
-    first.server.state.store.delete_instance(victim).await.unwrap();
+    let victim = first.server.state.service.store().list_instances().await.unwrap()[0].instance.id;
+    first.server.state.service.store().delete_instance(victim).await.unwrap();
     drop(first);
 
     let second = spawn_app(Some(url)).await;
-    assert_eq!(second.server.state.store.count_instances().await.unwrap(), seeded - 1, "a restart re-adds nothing");
+    assert_eq!(
+        second.server.state.service.store().count_instances().await.unwrap(),
+        seeded - 1,
+        "a restart re-adds nothing"
+    );
 }
 
 #[tokio::test]
@@ -108,7 +112,7 @@ async fn the_same_server_runs_on_postgres() {
 
     let app = spawn_app(Some(url)).await;
     dashboard_lists_seeded_instances(&app).await;
-    app.server.state.store.close().await;
+    app.server.state.service.store().close().await;
     drop(app);
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
 }
@@ -125,7 +129,7 @@ impl App {
     }
 
     async fn first_instance(&self, name: &str) -> athanor_core::Instance {
-        let all = self.server.state.store.list_instances().await.unwrap();
+        let all = self.server.state.service.store().list_instances().await.unwrap();
         all.into_iter().find(|s| s.instance.name.as_str() == name).unwrap().instance
     }
 }
@@ -135,7 +139,7 @@ async fn start_and_cancel_refuse_bad_ids_with_4xx() {
     let app = spawn_app(None).await;
     let (status, body) = app.call("start_run", &[("instance_id", "not-a-uuid")], None).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("is not a valid instance_id"), "{body}");
+    assert!(body.contains("is not a valid instance id"), "{body}");
 
     let (status, body) = app.call("start_run", &[("instance_id", "00000000-0000-4000-8000-000000000000")], None).await;
     assert_eq!(status, 404, "{body}");
@@ -152,11 +156,11 @@ async fn start_and_cancel_refuse_bad_ids_with_4xx() {
     let (status, body) = app.call("start_run", &[("instance_id", &failing.id.to_string())], None).await;
     assert_eq!(status, 200, "{body}");
     let run: athanor_core::Run = serde_json::from_str(&body).unwrap();
-    app.server.state.runtime.wait_idle().await;
+    app.server.state.service.runtime().wait_idle().await;
     let (status, body) = app.call("cancel_run", &[("run_id", &run.id.to_string())], None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "cancelling a finished run is a conflict, not a malformed request: {body}");
     assert!(body.contains("already finished"), "{body}");
-    let runs = app.server.state.store.list_runs(failing.id).await.unwrap();
+    let runs = app.server.state.service.store().list_runs(failing.id).await.unwrap();
     assert_eq!(runs.len(), 1, "only the valid call created a run");
 }
 
@@ -171,8 +175,8 @@ async fn cross_origin_calls_and_foreign_hosts_are_refused_and_write_nothing() {
     assert!(body.contains("cross-origin"), "{body}");
     let (status, _) = app.call("delete_instance", &[("id", &id)], Some("http://127.0.0.1:1")).await;
     assert_eq!(status, 403, "another port on the same machine is another origin");
-    assert!(app.server.state.store.list_runs(instance.id).await.unwrap().is_empty());
-    assert!(app.server.state.store.get_instance(instance.id).await.unwrap().is_some());
+    assert!(app.server.state.service.store().list_runs(instance.id).await.unwrap().is_empty());
+    assert!(app.server.state.service.store().get_instance(instance.id).await.unwrap().is_some());
 
     // A page's own origin is fine.
     let own = app.base.clone();
@@ -201,7 +205,7 @@ async fn cross_origin_calls_and_foreign_hosts_are_refused_and_write_nothing() {
 #[tokio::test]
 async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refused() {
     let app = spawn_app(None).await;
-    let before = app.server.state.store.count_instances().await.unwrap();
+    let before = app.server.state.service.store().count_instances().await.unwrap();
 
     let bad = [
         ("experiment", "training_curve"),
@@ -237,7 +241,11 @@ async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refuse
         .await;
     assert_eq!(status, 400);
     assert!(body.contains("no experiment named"), "{body}");
-    assert_eq!(app.server.state.store.count_instances().await.unwrap(), before, "refused saves wrote nothing");
+    assert_eq!(
+        app.server.state.service.store().count_instances().await.unwrap(),
+        before,
+        "refused saves wrote nothing"
+    );
 
     let good = [
         ("experiment", "training_curve"),
@@ -253,7 +261,7 @@ async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refuse
     assert_eq!(saved.config["learning_rate"], 0.05, "defaults are filled in at creation");
 
     // Editing keeps past runs' configuration.
-    let run = app.server.state.runtime.start(saved.id).await.unwrap();
+    let run = app.server.state.service.runtime().start(saved.id).await.unwrap();
     let edit = [
         ("id", saved.id.to_string()),
         ("experiment", "training_curve".into()),
@@ -264,12 +272,12 @@ async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refuse
     let edit: Vec<(&str, &str)> = edit.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, body) = app.call("save_instance", &edit, None).await;
     assert_eq!(status, 200, "{body}");
-    let stored_run = app.server.state.store.get_run(run.id).await.unwrap().unwrap();
+    let stored_run = app.server.state.service.store().get_run(run.id).await.unwrap().unwrap();
     assert_eq!(stored_run.config["epochs"], 3);
 
     let (status, _) = app.call("delete_instance", &[("id", &saved.id.to_string())], None).await;
     assert_eq!(status, 200);
-    assert!(app.server.state.store.get_run(run.id).await.unwrap().is_none(), "runs go with their instance");
+    assert!(app.server.state.service.store().get_run(run.id).await.unwrap().is_none(), "runs go with their instance");
     let (status, _) = app.call("delete_instance", &[("id", &saved.id.to_string())], None).await;
     assert_eq!(status, 404);
 }
@@ -282,7 +290,7 @@ async fn comparison_refuses_bad_ids_and_empty_selections() {
     assert!(body.contains("choose at least one run"), "{body}");
     let (status, body) = app.call("get_comparison", &[("runs", "abc,def")], None).await;
     assert_eq!(status, 400);
-    assert!(body.contains("\\\"abc\\\" is not a run id"), "{body}");
+    assert!(body.contains("\\\"abc\\\" is not a valid run id"), "{body}");
     let unknown = "00000000-0000-4000-8000-000000000000";
     let (status, body) = app.call("get_comparison", &[("runs", unknown)], None).await;
     assert_eq!(status, 404);
@@ -301,7 +309,7 @@ async fn exports_read_back_with_a_csv_reader() {
     let app = spawn_app(None).await;
     let first = app.first_instance("GPT-4 Baseline").await;
     let second = app.first_instance("Claude Baseline").await;
-    let store = &app.server.state.store;
+    let store = &app.server.state.service.store();
     // Two finished runs with a result each, a tricky log line, and a series.
     let mut ids = Vec::new();
     for (instance, accuracy) in [(&first, 0.87), (&second, 0.91)] {

@@ -2,6 +2,7 @@
 //! ends in the right state.
 
 use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName, LogLevel, Run, RunStatus};
+use athanor_core::{InstanceId, RunId};
 use athanor_store::{LogQuery, Store};
 use serde_json::json;
 use std::future::Future;
@@ -9,7 +10,6 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 struct ServerProcess(Child);
 
@@ -86,7 +86,7 @@ async fn serving(ready: tokio::sync::oneshot::Receiver<()>) {
         .expect("the server exited before serving");
 }
 
-async fn start_run(client: &reqwest::Client, port: u16, instance: Uuid) -> Run {
+async fn start_run(client: &reqwest::Client, port: u16, instance: InstanceId) -> Run {
     let response = client
         .post(format!("http://127.0.0.1:{port}/api/start_run"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -98,7 +98,7 @@ async fn start_run(client: &reqwest::Client, port: u16, instance: Uuid) -> Run {
     serde_json::from_str(&response.text().await.unwrap()).unwrap()
 }
 
-async fn chatty_instance(store: &Store, name: &str, lines: u64, lines_per_second: u64) -> Uuid {
+async fn chatty_instance(store: &Store, name: &str, lines: u64, lines_per_second: u64) -> InstanceId {
     let draft = InstanceDraft {
         experiment: ExperimentName::parse("chatty").unwrap(),
         name: InstanceName::parse(name).unwrap(),
@@ -108,7 +108,7 @@ async fn chatty_instance(store: &Store, name: &str, lines: u64, lines_per_second
     store.create_instance(&draft).await.unwrap().id
 }
 
-async fn all_seqs(store: &Store, run: Uuid) -> Vec<i64> {
+async fn all_seqs(store: &Store, run: RunId) -> Vec<i64> {
     let page = store.logs(run, &LogQuery::first(1_000_000)).await.unwrap();
     page.items.iter().map(|log| log.seq).collect()
 }

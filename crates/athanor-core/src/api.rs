@@ -14,6 +14,7 @@ use std::fmt;
 /// What kind of failure an answer reports: stable, machine-readable, and the only thing that decides an HTTP
 /// status ([`ErrorCode::http_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The instance, run or experiment named does not exist (or no longer does).
@@ -64,6 +65,7 @@ impl fmt::Display for ErrorCode {
 
 /// The body of every error answer: `{"code": "invalid_input", "message": "…", "fields": [{"path": …}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What kind of failure.
     pub code: ErrorCode,
@@ -71,7 +73,21 @@ pub struct ErrorBody {
     pub message: String,
     /// For `invalid_input`: one message per refused field, keyed by its path (`model_pairs[1].runs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<FieldErrorShape>))]
     pub fields: Vec<FieldError>,
+}
+
+/// [`FieldError`] as the OpenAPI document shows it. `FieldError` lives with the schema code, which derives nothing
+/// for documentation, so this mirror (same fields, same names) stands in for it under its own name.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)] // Never built: only its shape is read, by the derive.
+struct FieldErrorShape {
+    /// Where: `name`, `config.epochs`, `config.model_pairs[1].runs`; `""` for the configuration as a whole.
+    path: String,
+    /// What, in words for the user: "must be at most 100".
+    message: String,
 }
 
 impl fmt::Display for ErrorBody {
@@ -89,6 +105,7 @@ impl fmt::Display for ErrorBody {
 /// A new instance as a user describes it, before validation: the service parses the names and validates (and
 /// completes with defaults) the configuration against the experiment's schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceInput {
     /// The experiment to configure, by name.
     pub experiment: String,
@@ -109,6 +126,7 @@ fn empty_object() -> Value {
 /// An edit of an instance: each field given replaces the stored one; fields left out stay. A new `config`
 /// replaces the whole configuration (validated and completed with defaults like a new instance's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceChanges {
     /// A new name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +141,7 @@ pub struct InstanceChanges {
 
 /// An instance with what its page shows: the experiment it configures and its runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceDetails {
     /// The instance.
     pub instance: Instance,
@@ -134,6 +153,7 @@ pub struct InstanceDetails {
 
 /// One page of a long list, and how to ask for the next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Paged<T> {
     /// The items of this page, in the list's order.
     pub items: Vec<T>,
@@ -144,6 +164,7 @@ pub struct Paged<T> {
 
 /// A run's log lines, oldest first, with where to continue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogPage {
     /// The lines, in `seq` order.
     pub items: Vec<LogRecord>,
@@ -153,6 +174,7 @@ pub struct LogPage {
 
 /// A run's results, in `seq` order, with where to continue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultPage {
     /// The results, in `seq` order.
     pub items: Vec<ResultRecord>,
@@ -162,6 +184,7 @@ pub struct ResultPage {
 
 /// What waiting for a run's end found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitOutcome {
     /// The run as it is now.
     pub run: Run,
@@ -171,6 +194,7 @@ pub struct WaitOutcome {
 
 /// The problems of the manifest of command experiments, while it has any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManifestReport {
     /// The manifest's path as the server was given it.
     pub file: String,
@@ -181,6 +205,7 @@ pub struct ManifestReport {
 /// A run with what its page shows first: its last log lines and first results, read at one cursor so the live
 /// stream can continue from `last_seq` with no gap and no duplicate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunOverview {
     /// The run.
     pub run: Run,

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// One compared run: a column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunColumn {
     /// The run.
     pub id: RunId,
@@ -32,6 +33,7 @@ pub struct RunColumn {
 
 /// One row of the configuration diff or the results table: a flattened key and its value in each run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Row {
     /// Flattened key: `api.timeout`, `model_pairs[1].runs`, `metrics.f1`.
     pub key: String,
@@ -50,6 +52,7 @@ impl Row {
 
 /// A numeric series: one line per run in a chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Series {
     /// Name shown above the chart (`loss`, `curve.accuracy`).
     pub name: String,
@@ -59,6 +62,7 @@ pub struct Series {
 
 /// Everything the compare view shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Comparison {
     /// Columns, in the order asked for.
     pub runs: Vec<RunColumn>,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// How far a run has got, as the experiment last reported. Latest wins; never stored per update.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     /// Units done.
     pub current: u64,
@@ -31,6 +32,7 @@ impl Progress {
 
 /// One event on a run's stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RunEvent {
     /// The run as it is now, and its latest progress; always the first event of a subscription.
     Snapshot {
@@ -54,6 +56,7 @@ pub enum RunEvent {
 
 /// Changes to instances and runs, for the dashboard and instance pages. Low volume, so one topic carries all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LifecycleEvent {
     /// An instance was created or edited.
     InstanceSaved(Instance),

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(definition.name.as_str(), "countdown");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExperimentDefinition {
     /// Unique registered name, e.g. `training_curve`; instances refer to it.
     pub name: ExperimentName,
@@ -28,6 +29,8 @@ pub struct ExperimentDefinition {
     /// Version string recorded on every run, so a run says which code produced it.
     pub version: String,
     /// The configuration it accepts.
+    // `Schema` describes itself (its fields, types, bounds and defaults); the document does not repeat its shape.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub schema: Schema,
 }
 

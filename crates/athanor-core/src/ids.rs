@@ -22,9 +22,19 @@ pub struct IdError {
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(Uuid);
+
+        /// Read from a string with [`parse`](Self::parse), so a malformed id in a form, a query or a JSON body
+        /// is refused with the message that names the kind of id and repeats the text.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                $name::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             /// How this kind of id is named in error messages.
@@ -76,6 +86,21 @@ typed_id!(
     RunId,
     "run id"
 );
+impl RunId {
+    /// Parse a comma-separated list of run ids (`a,b,c`, as in `/compare?runs=`), skipping empty entries and
+    /// repeats, keeping the order given; the error names the first malformed entry.
+    pub fn parse_list(text: &str) -> Result<Vec<RunId>, IdError> {
+        let mut ids = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+            let id = RunId::parse(part)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+}
+
 typed_id!(
     /// Identifies one [`Instance`](crate::Instance).
     InstanceId,
@@ -96,10 +121,20 @@ mod tests {
     }
 
     #[test]
+    fn a_run_list_keeps_order_drops_repeats_and_names_the_bad_entry() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let ids = RunId::parse_list(&format!("{a}, {b},,{a}")).unwrap();
+        assert_eq!(ids, vec![RunId::from(a), RunId::from(b)]);
+        assert_eq!(RunId::parse_list(&format!("{a},nope")).unwrap_err().text, "nope");
+    }
+
+    #[test]
     fn ids_are_bare_uuid_strings_in_json() {
         let uuid = Uuid::new_v4();
         let json = serde_json::to_string(&RunId::from(uuid)).unwrap();
         assert_eq!(json, format!("\"{uuid}\""));
         assert_eq!(serde_json::from_str::<RunId>(&json).unwrap().as_uuid(), uuid);
+        let refused = serde_json::from_str::<InstanceId>("\"nope\"").unwrap_err().to_string();
+        assert!(refused.contains("\"nope\" is not a valid instance id"), "{refused}");
     }
 }

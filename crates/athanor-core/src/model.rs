@@ -17,6 +17,7 @@ use std::str::FromStr;
 /// The configuration is a snapshot taken at creation or edit, with every default filled in, so a later change to
 /// the experiment's defaults never changes what this instance runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Instance {
     /// Stable identifier.
     pub id: InstanceId,
@@ -52,6 +53,7 @@ pub struct InstanceDraft {
 
 /// One line of the dashboard: an instance with a summary of its runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceSummary {
     /// The instance itself.
     pub instance: Instance,
@@ -63,6 +65,7 @@ pub struct InstanceSummary {
 
 /// The little that a list needs to know about a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     /// The run's id.
     pub id: RunId,
@@ -74,6 +77,7 @@ pub struct RunSummary {
 
 /// A run with the names a list of runs across instances needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunListing {
     /// The run.
     pub run: Run,
@@ -88,6 +92,7 @@ pub struct RunListing {
 /// A run keeps its **own** copy of the configuration and the experiment version it ran with: editing the instance
 /// afterwards never rewrites what this run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     /// Stable identifier.
     pub id: RunId,
@@ -119,6 +124,7 @@ impl Run {
 
 /// Severity of a log line, in increasing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Detail for debugging an experiment.
@@ -180,6 +186,7 @@ pub struct NewLog {
 
 /// A stored log line. `seq` orders a run's logs and results together and never repeats within a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogRecord {
     /// Position in the run's record sequence (shared with results), from 1.
     pub seq: i64,
@@ -206,6 +213,7 @@ pub struct NewResult {
 
 /// A stored result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultRecord {
     /// Position in the run's record sequence (shared with logs), from 1.
     pub seq: i64,

@@ -53,6 +53,7 @@ macro_rules! parsed_string {
     ($(#[$doc:meta])* $name:ident, field = $field:literal, max = $max:expr, allow_empty = $empty:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 

@@ -15,6 +15,7 @@ use std::str::FromStr;
 
 /// Where a run is in its life. Stored as the lowercase name (`"running"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Created, waiting for a free slot under the concurrency limit.

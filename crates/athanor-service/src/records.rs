@@ -10,10 +10,7 @@ use athanor_store::LogQuery;
 pub const MAX_RECORDS: u32 = 5_000;
 
 /// The most runs one comparison takes.
-pub const MAX_COMPARED: usize = 500;
-
-/// Log lines and results a run page shows before the reader asks for more.
-const OVERVIEW_PAGE: u32 = 500;
+pub const MAX_COMPARED: usize = 1_000;
 
 impl Service {
     /// A run's log lines after `after` (0: from the start), oldest first, at `levels` (all when empty).
@@ -48,15 +45,21 @@ impl Service {
         Ok(ResultPage { items: page.items, next_after: page.next_after_seq })
     }
 
-    /// A run with its last log lines and first results, read at one cursor (`last_seq`) from which a live stream
-    /// continues with no gap and no duplicate.
-    pub async fn run_overview(&self, id: RunId) -> ServiceResult<RunOverview> {
+    /// A run with its last `log_tail` log lines and first `result_head` results, read at one cursor (`last_seq`)
+    /// from which a live stream continues with no gap and no duplicate.
+    pub async fn run_overview(&self, id: RunId, log_tail: u32, result_head: u32) -> ServiceResult<RunOverview> {
         let run = self.run(id).await?;
         // Read the cursor first: anything committed after it arrives through the live stream instead.
         let last_seq = self.store.last_seq(id).await?;
-        let logs = self.store.logs_before(id, last_seq + 1, &[], OVERVIEW_PAGE).await?;
-        let results =
-            self.store.results(id, 0, OVERVIEW_PAGE).await?.items.into_iter().filter(|r| r.seq <= last_seq).collect();
+        let logs = self.store.logs_before(id, last_seq + 1, &[], log_tail.clamp(1, MAX_RECORDS)).await?;
+        let results = self
+            .store
+            .results(id, 0, result_head.clamp(1, MAX_RECORDS))
+            .await?
+            .items
+            .into_iter()
+            .filter(|r| r.seq <= last_seq)
+            .collect();
         let instance = self.store.get_instance(run.instance_id).await?;
         let (log_total, result_total) = self.store.count_through(id, last_seq).await?;
         Ok(RunOverview {
@@ -74,7 +77,7 @@ impl Service {
     /// Runs side by side, in the order given: configuration diff, results aligned by key, numeric series.
     pub async fn compare(&self, ids: &[RunId]) -> ServiceResult<Comparison> {
         if ids.is_empty() {
-            return Err(ServiceError::invalid_field("runs", "name at least one run to compare"));
+            return Err(ServiceError::invalid_field("runs", "choose at least one run to compare"));
         }
         if ids.len() > MAX_COMPARED {
             return Err(ServiceError::invalid_field(

@@ -2,7 +2,7 @@
 
 use crate::{run_not_found, Service, ServiceError, ServiceResult};
 use athanor_core::api::{Paged, WaitOutcome};
-use athanor_core::{InstanceId, Run, RunEvent, RunId, RunListing, RunStatus};
+use athanor_core::{InstanceId, LifecycleEvent, Run, RunEvent, RunId, RunListing, RunStatus};
 use athanor_store::{RunFilter, RunKey};
 use futures::{Stream, StreamExt};
 use std::time::Duration;
@@ -61,18 +61,20 @@ impl Service {
         Ok(Paged { items, next_cursor })
     }
 
-    /// A numbered page of runs and the exact total matching (the dashboard's runs list, with page links).
+    /// Page number `page` (from 0) of `page_size` runs matching the filters of `query` (its cursor and limit are
+    /// not used), and the exact total matching: the dashboard's runs list, with numbered page links.
     pub async fn runs_page(
         &self,
-        filter: RunFilter,
+        query: &RunQuery,
         page: i64,
         page_size: i64,
     ) -> ServiceResult<(Vec<RunListing>, i64)> {
+        let page_size = page_size.max(1);
         // Clamped so a hand-typed `?page=` cannot overflow the offset.
         let offset = page.clamp(0, i64::MAX / page_size) * page_size;
         Ok(self
             .store
-            .list_all_runs(filter.experiment.as_deref(), filter.instance, filter.status, offset, page_size)
+            .list_all_runs(query.experiment.as_deref(), query.instance, query.status, offset, page_size)
             .await?)
     }
 
@@ -94,6 +96,14 @@ impl Service {
         // Checked first so an unknown run is an error answer, not an error inside an already started stream.
         self.run(id).await?;
         Ok(self.runtime.run_events(id, after_seq).map(|event| event.map_err(ServiceError::from)))
+    }
+}
+
+impl Service {
+    /// Instance and run lifecycle changes as they happen (created, edited, deleted, status changed, experiments
+    /// changed), with [`LifecycleEvent::Resync`] when the subscriber fell behind and should reload.
+    pub fn lifecycle_events(&self) -> impl Stream<Item = LifecycleEvent> + Send + 'static {
+        self.runtime.lifecycle_events()
     }
 }
 

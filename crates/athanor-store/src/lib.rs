@@ -49,7 +49,7 @@ pub enum Store {
 }
 
 /// The id type bound and decoded on SQLite: UUIDs as hyphenated text.
-pub(crate) type SqliteId = sqlx::types::uuid::fmt::Hyphenated;
+pub(crate) type SqliteId = uuid::fmt::Hyphenated;
 /// The id type bound and decoded on PostgreSQL: native UUID.
 pub(crate) type PgId = uuid::Uuid;
 

@@ -53,7 +53,7 @@ pub struct RunFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunKey {
     /// The run's creation time.
-    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: DateTime<Utc>,
     /// The run's id, which breaks ties between runs created in the same instant.
     pub id: RunId,
 }

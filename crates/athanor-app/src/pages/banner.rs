@@ -1,35 +1,17 @@
 //! The banner every page shows while the experiment manifest (`athanor.toml`) has errors: the server keeps the last
 //! good experiments in use and says why the file as it is now was refused.
 
+use crate::components::refresh_on_lifecycle;
 use crate::error::AppError;
-use crate::pages::refresh_on_lifecycle;
+use athanor_core::api::ManifestReport;
 use athanor_core::LifecycleEvent;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// Why the manifest file, as it is on disk now, is not in use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestReport {
-    /// The manifest's path as the server was given it.
-    pub file: String,
-    /// One message per problem, each naming the experiment and the field (the file is `file`).
-    pub problems: Vec<String>,
-}
 
 /// The manifest's problems, or `None` when the experiments in use are the file's current ones (or the server reads
 /// no manifest).
 #[server(endpoint = "manifest_problems")]
 pub async fn manifest_problems() -> Result<Option<ManifestReport>, AppError> {
-    let state = crate::server::state()?;
-    Ok(state.manifest.as_ref().and_then(|manifest| {
-        let file = manifest.path().display().to_string();
-        // Every message starts with the file's path, which the banner's title already names.
-        let prefix = format!("{file}: ");
-        manifest.problems().map(|problems| ManifestReport {
-            problems: problems.iter().map(|p| p.strip_prefix(&prefix).unwrap_or(p).to_owned()).collect(),
-            file,
-        })
-    }))
+    Ok(crate::state::service()?.manifest_report())
 }
 
 /// Shown above every page while the manifest has errors; follows edits to the file live.

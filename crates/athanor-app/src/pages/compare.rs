@@ -2,60 +2,23 @@
 //! and worst of each numeric row marked, numeric series charted, and CSV/JSON export. The URL is the selection, so
 //! a comparison can be shared by copying it.
 
-use crate::app::ErrorPanel;
+use crate::components::{ErrorPanel, StatusBadge};
 use crate::error::AppError;
 use crate::format::clock_duration;
 use crate::pages::chart::LineChart;
-use crate::pages::StatusBadge;
 use athanor_core::compare::{best_and_worst, lower_is_better, Comparison, Row, RunColumn};
+use athanor_core::RunId;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 use serde_json::Value;
 use std::collections::HashMap;
-use uuid::Uuid;
 
-/// Most runs one comparison takes.
-pub const MAX_COMPARED: usize = 1_000;
-
-/// Parse `a,b,c` into run ids, naming the first bad one.
-pub fn parse_run_list(runs: &str) -> Result<Vec<Uuid>, AppError> {
-    let mut ids = Vec::new();
-    for part in runs.split(',').map(str::trim).filter(|part| !part.is_empty()) {
-        let id =
-            Uuid::parse_str(part).map_err(|_| AppError::invalid_field("runs", format!("{part:?} is not a run id")))?;
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    if ids.is_empty() {
-        return Err(AppError::invalid_field("runs", "choose at least one run to compare"));
-    }
-    if ids.len() > MAX_COMPARED {
-        return Err(AppError::invalid_field("runs", format!("at most {MAX_COMPARED} runs can be compared at once")));
-    }
-    Ok(ids)
-}
-
-/// Build the comparison of the runs listed in `runs` (comma-separated ids): two statements per 500 runs.
-#[cfg(feature = "ssr")]
-pub async fn load_comparison(store: &athanor_store::Store, runs: &str) -> Result<Comparison, AppError> {
-    let ids = parse_run_list(runs)?;
-    let found = store.runs_by_ids(&ids).await?;
-    if found.len() < ids.len() {
-        let missing: Vec<String> =
-            ids.iter().filter(|id| !found.iter().any(|(run, _)| run.id == **id)).map(Uuid::to_string).collect();
-        return Err(AppError::NotFound(format!("no run with id {}", missing.join(", "))));
-    }
-    let results = store.results_of_runs(&ids).await?;
-    Ok(athanor_core::compare::compare(&found, &results, chrono::Utc::now()))
-}
-
-/// The comparison of the runs listed in `runs` (comma-separated ids).
+/// The comparison of the runs listed in `runs` (comma-separated ids, as in the page's URL).
 #[server(endpoint = "get_comparison")]
 pub async fn get_comparison(runs: String) -> Result<Comparison, AppError> {
-    let state = crate::server::state()?;
-    load_comparison(&state.store, &runs).await
+    let ids = RunId::parse_list(&runs).map_err(|error| AppError::invalid_field("runs", error.to_string()))?;
+    Ok(crate::state::service()?.compare(&ids).await?)
 }
 
 /// Live: each compared run that is still going is followed once for the life of the page (from the last result
@@ -71,8 +34,8 @@ fn follow_running_runs(data: Resource<Result<Comparison, AppError>>) {
         use std::sync::Arc;
         // Follows belong to the page, not to the effect: an effect's re-run would otherwise end them.
         let page = Owner::current();
-        let followed = StoredValue::new(HashSet::<Uuid>::new());
-        let reload = crate::pages::throttled(500, move || data.refetch());
+        let followed = StoredValue::new(HashSet::<RunId>::new());
+        let reload = crate::components::throttled(500, move || data.refetch());
         Effect::new(move |_| {
             let Some(Ok(comparison)) = data.get() else { return };
             for column in comparison.runs.iter().filter(|c| !c.status.is_terminal()) {

@@ -1,11 +1,9 @@
 //! `/` — every instance with its experiment, run count and latest run.
 
-use crate::app::ErrorPanel;
+use crate::calls::StartRun;
+use crate::components::{on_shortcut, refresh_on_lifecycle, ErrorPanel, StartForm, StatusBadge};
 use crate::error::AppError;
 use crate::format::{relative_time, utc_stamp};
-use crate::pages::instance::{StartForm, StartRun};
-use crate::pages::StatusBadge;
-use crate::pages::{on_shortcut, refresh_on_lifecycle};
 use athanor_core::InstanceSummary;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -14,8 +12,7 @@ use leptos_router::hooks::use_navigate;
 /// Every instance, newest first, with a summary of its runs.
 #[server(endpoint = "list_instances")]
 pub async fn list_instances() -> Result<Vec<InstanceSummary>, AppError> {
-    let state = crate::server::state()?;
-    Ok(state.store.list_instances().await?)
+    Ok(crate::state::service()?.list_instances().await?)
 }
 
 /// The dashboard page.

@@ -4,26 +4,19 @@
 //! with messages keyed by field path, which the form shows beside the fields. Editing an instance never touches its
 //! past runs: each run keeps its own configuration snapshot.
 
-use crate::app::ErrorPanel;
+use crate::calls::{get_instance_details, list_experiments};
+use crate::components::{refresh_on_lifecycle, ErrorPanel};
 use crate::error::AppError;
-use crate::pages::instance::get_instance_details;
-use crate::pages::refresh_on_lifecycle;
 use crate::pages::schema_form::{FormState, SchemaFields};
-use athanor_core::{ExperimentDefinition, FieldError, Instance, LifecycleEvent, ValidationErrors};
+use athanor_core::{ExperimentDefinition, FieldError, Instance, InstanceId, LifecycleEvent, ValidationErrors};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::Value;
 
-/// Every experiment this server can run.
-#[server(endpoint = "list_experiments")]
-pub async fn list_experiments() -> Result<Vec<ExperimentDefinition>, AppError> {
-    let state = crate::server::state()?;
-    Ok(state.runtime.registry().definitions().cloned().collect())
-}
-
 /// Create (no `id`) or update an instance. `config_json` is the configuration as JSON text, so the form also
-/// works as a plain HTML form post.
+/// works as a plain HTML form post. Refused fields come back keyed as the form names them: configuration fields by
+/// their path in the configuration (`epochs`, `model_pairs[1].runs`).
 #[server(endpoint = "save_instance")]
 pub async fn save_instance(
     id: Option<String>,
@@ -32,81 +25,47 @@ pub async fn save_instance(
     description: String,
     config_json: String,
 ) -> Result<Instance, AppError> {
-    use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName, LifecycleEvent};
-    let state = crate::server::state()?;
-    let mut fields = Vec::new();
-    let parsed_name = InstanceName::parse(&name)
-        .map_err(|e| fields.push(FieldError { path: "name".into(), message: e.to_string() }))
-        .ok();
-    let parsed_description = Description::parse(&description)
-        .map_err(|e| fields.push(FieldError { path: "description".into(), message: e.to_string() }))
-        .ok();
-    let experiment_name =
-        ExperimentName::parse(&experiment).map_err(|e| AppError::invalid_field("experiment", e.to_string()))?;
-    let registry = state.runtime.registry();
-    let registered = registry.get(experiment_name.as_str()).ok_or_else(|| {
-        AppError::invalid_field("experiment", format!("no experiment named {experiment:?} on this server"))
-    })?;
+    use athanor_core::api::{InstanceChanges, InstanceInput};
     let config: Value = serde_json::from_str(&config_json)
         .map_err(|e| AppError::invalid_field("config_json", format!("is not valid JSON: {e}")))?;
-    let config = match registered.definition.schema.validate(&config) {
-        Ok(config) => Some(config),
-        Err(errors) => {
-            fields.extend(errors.errors);
-            None
-        }
-    };
-    let (Some(name), Some(description), Some(config)) = (parsed_name, parsed_description, config) else {
-        let message = match fields.len() {
-            1 => "1 field needs attention".to_owned(),
-            n => format!("{n} fields need attention"),
-        };
-        return Err(AppError::Invalid { message, fields });
-    };
-    let draft = InstanceDraft { experiment: experiment_name, name, description, config };
-    let instance = match id.filter(|id| !id.trim().is_empty()) {
+    let service = crate::state::service()?;
+    let saved = match id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
         Some(id) => {
-            let id = crate::pages::instance::parse_id("instance id", &id)?;
-            let existing = state
-                .store
-                .get_instance(id)
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("no instance with id {id}")))?;
-            if existing.experiment != draft.experiment {
+            let id = InstanceId::parse(id)?;
+            if service.instance(id).await?.experiment.as_str() != experiment.trim() {
                 return Err(AppError::invalid_field(
                     "experiment",
                     "an instance's experiment cannot change; create a new instance",
                 ));
             }
-            state.store.update_instance(id, &draft).await?
+            let changes = InstanceChanges { name: Some(name), description: Some(description), config: Some(config) };
+            service.update_instance(id, changes).await
         }
-        None => state.store.create_instance(&draft).await?,
+        None => service.create_instance(InstanceInput { experiment, name, description, config }).await,
     };
-    state.runtime.hub().publish_lifecycle(LifecycleEvent::InstanceSaved(instance.clone()));
-    Ok(instance)
+    saved.map_err(|error| as_form_fields(error.into()))
 }
 
-/// Delete an instance with its runs, logs and results; its active runs are cancelled first.
-#[server(endpoint = "delete_instance")]
-pub async fn delete_instance(id: String) -> Result<(), AppError> {
-    use athanor_core::LifecycleEvent;
-    let id = crate::pages::instance::parse_id("instance id", &id)?;
-    let state = crate::server::state()?;
-    // Stop the instance's runs and wait for them to end (at most the cancel grace period), so their pages see a
-    // final status and no writer batch races the delete.
-    let active: Vec<_> = state.store.list_runs(id).await?.into_iter().filter(|run| !run.status.is_terminal()).collect();
-    for run in &active {
-        // Already finished between the list and the cancel: nothing to stop.
-        let _ = state.runtime.cancel(run.id).await;
+/// The service names configuration fields `config.<path>` (the configuration is one field of an instance); the
+/// form shows them beside inputs named by `<path>` alone.
+#[cfg(feature = "ssr")]
+fn as_form_fields(error: AppError) -> AppError {
+    match error {
+        AppError::Invalid { message, fields } => AppError::Invalid {
+            message,
+            fields: fields
+                .into_iter()
+                .map(|field| {
+                    let path = match field.path.strip_prefix("config") {
+                        Some(rest) => rest.strip_prefix('.').unwrap_or(rest).to_owned(),
+                        None => field.path,
+                    };
+                    FieldError { path, ..field }
+                })
+                .collect(),
+        },
+        other => other,
     }
-    for run in &active {
-        let _ = state.runtime.wait_for_end(run.id).await;
-    }
-    if !state.store.delete_instance(id).await? {
-        return Err(AppError::NotFound(format!("no instance with id {id}")));
-    }
-    state.runtime.hub().publish_lifecycle(LifecycleEvent::InstanceDeleted(id));
-    Ok(())
 }
 
 /// `/instances/new`.
@@ -128,7 +87,10 @@ pub fn NewInstancePage() -> impl IntoView {
 #[component]
 pub fn EditInstancePage() -> impl IntoView {
     let params = use_params_map();
-    let details = Resource::new(move || params.read().get("id").unwrap_or_default(), get_instance_details);
+    let details = Resource::new(
+        move || params.read().get("id").unwrap_or_default(),
+        |id| async move { get_instance_details(InstanceId::parse(&id)?).await },
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading instance…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
@@ -249,7 +211,7 @@ fn InstanceForm(experiments: Vec<ExperimentDefinition>, existing: Option<Instanc
     let cancel_href = existing.as_ref().map_or("/".to_owned(), |i| format!("/instances/{}", i.id));
     let leave = use_navigate();
     let leave_to = cancel_href.clone();
-    crate::pages::on_shortcut("Escape", move || leave(&leave_to, Default::default()));
+    crate::components::on_shortcut("Escape", move || leave(&leave_to, Default::default()));
     let form_ref = NodeRef::<leptos::html::Form>::new();
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {

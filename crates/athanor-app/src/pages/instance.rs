@@ -1,62 +1,13 @@
 //! `/instances/:id` — one instance: its configuration and its runs.
 
-use crate::app::ErrorPanel;
-use crate::error::AppError;
+use crate::calls::{get_instance_details, DeleteInstance, StartRun};
+use crate::components::{on_shortcut, refresh_on_lifecycle, ConfirmDialog, ErrorPanel, StartForm, StatusBadge};
 use crate::format::{config_rows, relative_time, short_id, utc_stamp};
-use crate::pages::{on_shortcut, refresh_on_lifecycle, StatusBadge};
-use athanor_core::{ExperimentDefinition, Instance, Run};
-use leptos::form::ActionForm;
+use athanor_core::api::InstanceDetails;
+use athanor_core::{InstanceId, Run};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-/// Everything the instance page shows, in one round trip.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceDetails {
-    /// The instance.
-    pub instance: Instance,
-    /// Its experiment's definition, or `None` when the server no longer has that experiment.
-    pub experiment: Option<ExperimentDefinition>,
-    /// Its runs, newest first.
-    pub runs: Vec<Run>,
-}
-
-/// Load one instance with its runs. `id` is the text from the URL, parsed here so a bad one gets a clear error.
-#[server(endpoint = "get_instance_details")]
-pub async fn get_instance_details(id: String) -> Result<InstanceDetails, AppError> {
-    let id = parse_id("instance id", &id)?;
-    let state = crate::server::state()?;
-    let instance =
-        state.store.get_instance(id).await?.ok_or_else(|| AppError::NotFound(format!("no instance with id {id}")))?;
-    let runs = state.store.list_runs(id).await?;
-    let experiment = state.runtime.registry().get(instance.experiment.as_str()).map(|r| (*r.definition).clone());
-    Ok(InstanceDetails { instance, experiment, runs })
-}
-
-/// Parse an id typed into a URL or form, naming the field when it is not a UUID.
-pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(raw.trim()).map_err(|_| AppError::invalid_field(field, format!("{raw:?} is not a valid {field}")))
-}
-
-/// Start a run of an instance: it gets its own copy of the configuration and waits in the queue if the server
-/// is at its concurrency limit.
-#[server(endpoint = "start_run")]
-pub async fn start_run(instance_id: String) -> Result<Run, AppError> {
-    let instance_id = parse_id("instance_id", &instance_id)?;
-    let state = crate::server::state()?;
-    Ok(state.runtime.start(instance_id).await?)
-}
-
-/// Cancel a run: a pending one at once, a running one cooperatively, then by force after the grace period.
-#[server(endpoint = "cancel_run")]
-pub async fn cancel_run(run_id: String) -> Result<(), AppError> {
-    let run_id = parse_id("run_id", &run_id)?;
-    let state = crate::server::state()?;
-    state.runtime.cancel(run_id).await?;
-    Ok(())
-}
 
 /// The instance page.
 #[component]
@@ -65,17 +16,17 @@ pub fn InstancePage() -> impl IntoView {
     let start = ServerAction::<StartRun>::new();
     let details = Resource::new(
         move || (params.read().get("id").unwrap_or_default(), start.version().get()),
-        |(id, _)| get_instance_details(id),
+        |(id, _)| async move { get_instance_details(InstanceId::parse(&id)?).await },
     );
     provide_context(start);
-    let watched = move || params.read_untracked().get("id").and_then(|id| Uuid::parse_str(&id).ok());
+    let watched = move || params.read_untracked().get("id").and_then(|id| InstanceId::parse(&id).ok());
     refresh_on_lifecycle(
         move || details.refetch(),
         move |event| watched().is_some_and(|id| event.concerns_instance(id)),
     );
     on_shortcut("r", move || {
         if let Some(id) = watched() {
-            start.dispatch(StartRun { instance_id: id.to_string() });
+            start.dispatch(StartRun { instance_id: id });
         }
     });
     view! {
@@ -154,30 +105,10 @@ fn InstanceView(details: InstanceDetails) -> impl IntoView {
     }
 }
 
-/// The Start button of one instance, a plain form post so it works before hydration too.
 #[component]
-pub fn StartForm(instance_id: Uuid, #[prop(optional)] with_shortcut: bool) -> impl IntoView {
-    let start = expect_context::<ServerAction<StartRun>>();
-    let error = move || match start.value().get() {
-        Some(Err(error)) => Some(view! { <span class="error-text">{error.to_string()}</span> }),
-        _ => None,
-    };
-    view! {
-        <ActionForm action=start attr:class="inline">
-            <input type="hidden" name="instance_id" value=instance_id.to_string() />
-            <button type="submit" class="primary" title="Start a run of this instance">
-                "▶ Start"
-                {with_shortcut.then(|| view! { " " <kbd>"r"</kbd> })}
-            </button>
-        </ActionForm>
-        {error}
-    }
-}
-
-#[component]
-fn InstanceActions(instance_id: Uuid, name: String, run_count: usize) -> impl IntoView {
+fn InstanceActions(instance_id: InstanceId, name: String, run_count: usize) -> impl IntoView {
     let confirm = RwSignal::new(false);
-    let delete = ServerAction::<crate::pages::edit::DeleteInstance>::new();
+    let delete = ServerAction::<DeleteInstance>::new();
     let navigate = leptos_router::hooks::use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(())) = delete.value().get() {
@@ -197,13 +128,13 @@ fn InstanceActions(instance_id: Uuid, name: String, run_count: usize) -> impl In
         <A href=format!("/instances/{instance_id}/edit") attr:class="button">"Edit"</A>
         <button class="danger" on:click=move |_| confirm.set(true)>"Delete"</button>
         {error}
-        <crate::pages::ConfirmDialog
+        <ConfirmDialog
             open=confirm
             title="Delete instance?".to_owned()
             message
             confirm_label="Delete instance"
             on_confirm=Callback::new(move |_| {
-                delete.dispatch(crate::pages::edit::DeleteInstance { id: instance_id.to_string() });
+                delete.dispatch(DeleteInstance { id: instance_id });
             })
         />
     }

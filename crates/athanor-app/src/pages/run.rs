@@ -4,18 +4,16 @@
 //! server, and once hydrated follows the run from the last `seq` it shows. Only a bounded window of log lines
 //! lives in the DOM, so a run with a million lines opens as fast as one with ten; earlier lines page in on demand.
 
-use crate::app::ErrorPanel;
+use crate::calls::CancelRun;
+use crate::components::{ErrorPanel, StatusBadge};
 use crate::error::AppError;
 use crate::format::{clock_duration, config_rows, short_id, thousands, utc_stamp};
-use crate::pages::instance::CancelRun;
 use crate::pages::json_tree::JsonTree;
-use crate::pages::StatusBadge;
-use athanor_core::{LogLevel, LogRecord, Progress, ResultRecord, Run};
+use athanor_core::api::RunOverview;
+use athanor_core::{LogLevel, LogRecord, Progress, ResultRecord, Run, RunId};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 // The window and the resume cursor are only touched by the live stream, which exists in the browser build.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -26,71 +24,26 @@ const LOG_PAGE: u32 = 200;
 /// Results loaded with the page, and per "load more".
 const RESULT_PAGE: u32 = 1_000;
 
-/// Everything the run page shows first, in one round trip.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunPageData {
-    /// The run.
-    pub run: Run,
-    /// Its instance's name.
-    pub instance_name: String,
-    /// Whether the instance's configuration now differs from this run's snapshot.
-    pub instance_config_changed: bool,
-    /// Exact number of log lines.
-    pub log_total: i64,
-    /// The last lines, ascending.
-    pub logs: Vec<LogRecord>,
-    /// Exact number of results.
-    pub result_total: i64,
-    /// The first results, ascending.
-    pub results: Vec<ResultRecord>,
-    /// The highest `seq` stored when the page was built: the live stream resumes after it.
-    pub last_seq: i64,
-}
-
-/// Load a run's page.
+/// Load a run's page: the log tail and first results at one cursor, from which the live stream resumes.
 #[server(endpoint = "get_run_page")]
-pub async fn get_run_page(run_id: String) -> Result<RunPageData, AppError> {
-    let run_id = crate::pages::instance::parse_id("run id", &run_id)?;
-    let state = crate::server::state()?;
-    let store = &state.store;
-    let run = store.get_run(run_id).await?.ok_or_else(|| AppError::NotFound(format!("no run with id {run_id}")))?;
-    // Read the cursor first: anything committed after it arrives through the live stream instead.
-    let last_seq = store.last_seq(run_id).await?;
-    let logs = store.logs_before(run_id, last_seq + 1, &[], LOG_PAGE).await?;
-    let results =
-        store.results(run_id, 0, RESULT_PAGE).await?.items.into_iter().filter(|r| r.seq <= last_seq).collect();
-    let instance = store.get_instance(run.instance_id).await?;
-    let (log_total, result_total) = store.count_through(run_id, last_seq).await?;
-    Ok(RunPageData {
-        instance_name: instance.as_ref().map(|i| i.name.to_string()).unwrap_or_default(),
-        instance_config_changed: instance.is_some_and(|i| i.config != run.config),
-        log_total,
-        result_total,
-        run,
-        logs,
-        results,
-        last_seq,
-    })
+pub async fn get_run_page(run_id: RunId) -> Result<RunOverview, AppError> {
+    Ok(crate::state::service()?.run_overview(run_id, LOG_PAGE, RESULT_PAGE).await?)
 }
 
 /// Earlier log lines, before `before_seq`, at the given levels (all when empty).
 #[server(endpoint = "get_earlier_logs")]
 pub async fn get_earlier_logs(
-    run_id: String,
+    run_id: RunId,
     before_seq: i64,
     levels: Vec<LogLevel>,
 ) -> Result<Vec<LogRecord>, AppError> {
-    let run_id = crate::pages::instance::parse_id("run id", &run_id)?;
-    let state = crate::server::state()?;
-    Ok(state.store.logs_before(run_id, before_seq, &levels, LOG_PAGE).await?)
+    Ok(crate::state::service()?.logs_before(run_id, before_seq, &levels, LOG_PAGE).await?)
 }
 
 /// The next results after `after_seq`, up to `through_seq` (the page's cursor; later ones arrive live).
 #[server(endpoint = "get_more_results")]
-pub async fn get_more_results(run_id: String, after_seq: i64, through_seq: i64) -> Result<Vec<ResultRecord>, AppError> {
-    let run_id = crate::pages::instance::parse_id("run id", &run_id)?;
-    let state = crate::server::state()?;
-    let page = state.store.results(run_id, after_seq, RESULT_PAGE).await?;
+pub async fn get_more_results(run_id: RunId, after_seq: i64, through_seq: i64) -> Result<Vec<ResultRecord>, AppError> {
+    let page = crate::state::service()?.results(run_id, None, after_seq, RESULT_PAGE).await?;
     Ok(page.items.into_iter().filter(|result| result.seq <= through_seq).collect())
 }
 
@@ -98,7 +51,10 @@ pub async fn get_more_results(run_id: String, after_seq: i64, through_seq: i64) 
 #[component]
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new(move || params.read().get("id").unwrap_or_default(), get_run_page);
+    let data = Resource::new(
+        move || params.read().get("id").unwrap_or_default(),
+        |id| async move { get_run_page(RunId::parse(&id)?).await },
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading run…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
@@ -139,7 +95,7 @@ struct RunState {
 }
 
 #[component]
-fn RunView(data: RunPageData) -> impl IntoView {
+fn RunView(data: RunOverview) -> impl IntoView {
     let more_above = data.logs.first().is_some_and(|first| first.seq > 1) && data.log_total > data.logs.len() as i64;
     let state = RunState {
         run: RwSignal::new(data.run.clone()),
@@ -363,7 +319,7 @@ fn RunHeader(state: RunState, instance_name: String) -> impl IntoView {
                         class="danger"
                         disabled=move || cancel.pending().get()
                         on:click=move |_| {
-                            cancel.dispatch(CancelRun { run_id: run.get_untracked().id.to_string() });
+                            cancel.dispatch(CancelRun { run_id: run.get_untracked().id });
                         }
                     >
                         "■ Cancel"
@@ -378,7 +334,7 @@ fn RunHeader(state: RunState, instance_name: String) -> impl IntoView {
 }
 
 #[component]
-fn LogView(state: RunState, run_id: Uuid) -> impl IntoView {
+fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
     let levels = RwSignal::new(LogLevel::ALL.to_vec());
     let text = RwSignal::new(String::new());
     let follow_tail = state.follow_tail;
@@ -408,7 +364,7 @@ fn LogView(state: RunState, run_id: Uuid) -> impl IntoView {
         loading.set(true);
         leptos::task::spawn_local(async move {
             // All levels, filtered in the page: the window stays contiguous whatever the level toggles say.
-            if let Ok(earlier) = get_earlier_logs(run_id.to_string(), first, Vec::new()).await {
+            if let Ok(earlier) = get_earlier_logs(run_id, first, Vec::new()).await {
                 // The window moved meanwhile (live lines trimmed its top): merging would leave a hole.
                 if state.logs.get_untracked().first().map(|l| l.seq) != Some(first) {
                     loading.set(false);
@@ -569,7 +525,7 @@ fn ResultView(state: RunState) -> impl IntoView {
         </table>
         <Show when=move || state.more_results.get()>
             <button class="ghost" on:click=move |_| {
-                let run_id = state.run.get_untracked().id.to_string();
+                let run_id = state.run.get_untracked().id;
                 let after = state.results_cursor.get_untracked();
                 let through = state.results_through;
                 leptos::task::spawn_local(async move {

@@ -1,35 +1,33 @@
 //! `/runs` — every run across instances, newest first, filtered by experiment, instance or status, paged; pick
 //! runs with the checkboxes and compare them.
 
-use crate::app::ErrorPanel;
+use crate::components::{ErrorPanel, StatusBadge};
 use crate::error::AppError;
 use crate::format::{relative_time, utc_stamp};
-use crate::pages::StatusBadge;
-use athanor_core::{RunListing, RunStatus};
+use athanor_core::{RunId, RunListing, RunStatus};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// Runs per page.
 const PAGE_SIZE: i64 = 50;
 
 /// The runs picked for comparison anywhere in the app; the header's "Compare (n)" shows them.
 #[derive(Clone, Copy)]
-pub struct Selection(pub RwSignal<Vec<Uuid>>);
+pub struct Selection(pub RwSignal<Vec<RunId>>);
 
 impl Selection {
     /// The compare page's address for the current pick.
     pub fn compare_href(&self) -> String {
-        let ids: Vec<String> = self.0.get().iter().map(Uuid::to_string).collect();
+        let ids: Vec<String> = self.0.get().iter().map(RunId::to_string).collect();
         format!("/compare?runs={}", ids.join(","))
     }
 }
 
 /// A checkbox that adds or removes a run from the comparison.
 #[component]
-pub fn SelectRun(run_id: Uuid) -> impl IntoView {
+pub fn SelectRun(run_id: RunId) -> impl IntoView {
     let selection = expect_context::<Selection>().0;
     view! {
         <input
@@ -67,19 +65,17 @@ pub async fn list_runs(
     status: String,
     page: i64,
 ) -> Result<RunsPage, AppError> {
-    let state = crate::server::state()?;
-    let instance_id = match instance_id.trim() {
+    let instance = match instance_id.trim() {
         "" => None,
-        text => Some(crate::pages::instance::parse_id("instance_id", text)?),
+        text => Some(athanor_core::InstanceId::parse(text)?),
     };
     let status = match status.trim() {
         "" => None,
         text => Some(text.parse::<RunStatus>().map_err(|e| AppError::invalid_field("status", e.to_string()))?),
     };
-    let experiment = Some(experiment.trim()).filter(|e| !e.is_empty());
-    // Clamped so a hand-typed `?page=` cannot overflow the offset.
-    let offset = page.clamp(0, i64::MAX / PAGE_SIZE) * PAGE_SIZE;
-    let (runs, total) = state.store.list_all_runs(experiment, instance_id, status, offset, PAGE_SIZE).await?;
+    let experiment = Some(experiment.trim().to_owned()).filter(|e| !e.is_empty());
+    let query = athanor_service::RunQuery { experiment, instance, status, ..Default::default() };
+    let (runs, total) = crate::state::service()?.runs_page(&query, page, PAGE_SIZE).await?;
     Ok(RunsPage { runs, total })
 }
 

@@ -4,10 +4,10 @@
 //! `pandas.read_csv` or Python's `csv` module read it without options. Log exports stream page by page, so a run
 //! with millions of lines never sits in memory whole.
 
-use super::AppState;
 use crate::error::AppError;
-use crate::pages::compare::load_comparison;
+use crate::state::AppState;
 use athanor_core::LogRecord;
+use athanor_core::RunId;
 use athanor_store::LogQuery;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -17,7 +17,6 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 /// Rows per page while streaming logs out.
 const EXPORT_PAGE: u32 = 5_000;
@@ -30,12 +29,13 @@ pub fn routes() -> Router<AppState> {
         .route("/export/compare.json", get(compare_json))
 }
 
+async fn load_comparison(state: &AppState, runs: &str) -> Result<athanor_core::compare::Comparison, AppError> {
+    let ids = RunId::parse_list(runs).map_err(|error| AppError::invalid_field("runs", error.to_string()))?;
+    Ok(state.service.compare(&ids).await?)
+}
+
 fn error_response(error: AppError) -> Response {
-    let status = match error {
-        AppError::NotFound(_) => StatusCode::NOT_FOUND,
-        AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{error}\n")).into_response()
 }
 
@@ -66,21 +66,21 @@ fn csv_bytes(write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -
 }
 
 async fn run_file(State(state): State<AppState>, Path((id, file)): Path<(String, String)>) -> Response {
-    let run_id = match Uuid::parse_str(&id) {
+    let run_id = match RunId::parse(&id) {
         Ok(id) => id,
-        Err(_) => return error_response(AppError::invalid_field("run id", format!("{id:?} is not a run id"))),
+        Err(error) => return error_response(AppError::from(athanor_service::ServiceError::from(error))),
     };
-    match state.store.get_run(run_id).await {
+    match state.service.store().get_run(run_id).await {
         Ok(Some(_)) => {}
         Ok(None) => return error_response(AppError::NotFound(format!("no run with id {run_id}"))),
-        Err(error) => return error_response(error.into()),
+        Err(error) => return error_response(athanor_service::ServiceError::from(error).into()),
     }
     let short = crate::format::short_id(run_id);
     match file.as_str() {
         "results.json" | "results.csv" => {
-            let results = match state.store.results(run_id, 0, u32::MAX).await {
+            let results = match state.service.store().results(run_id, 0, u32::MAX).await {
                 Ok(page) => page.items,
-                Err(error) => return error_response(error.into()),
+                Err(error) => return error_response(AppError::from(athanor_service::ServiceError::from(error))),
             };
             if file.ends_with(".json") {
                 let body = serde_json::to_vec_pretty(&results).unwrap_or_default();
@@ -100,7 +100,7 @@ async fn run_file(State(state): State<AppState>, Path((id, file)): Path<(String,
         }
         "logs.csv" | "logs.json" => {
             let csv = file.ends_with(".csv");
-            let store = state.store.clone();
+            let store = state.service.store().clone();
             // Pages of logs, each turned into bytes; the first page carries the CSV header or the opening bracket.
             let pages = futures::stream::unfold((0_i64, true, false), move |(after, first, done)| {
                 let store = store.clone();
@@ -173,7 +173,7 @@ struct RunsQuery {
 }
 
 async fn compare_json(State(state): State<AppState>, Query(query): Query<RunsQuery>) -> Response {
-    match load_comparison(&state.store, &query.runs).await {
+    match load_comparison(&state, &query.runs).await {
         Ok(comparison) => {
             let body = serde_json::to_vec_pretty(&comparison).unwrap_or_default();
             download("application/json", "comparison.json".into(), Body::from(body))
@@ -184,7 +184,7 @@ async fn compare_json(State(state): State<AppState>, Query(query): Query<RunsQue
 
 /// Long format: one row per (run, section, key[, step]) so pandas can pivot it any way.
 async fn compare_csv(State(state): State<AppState>, Query(query): Query<RunsQuery>) -> Response {
-    let comparison = match load_comparison(&state.store, &query.runs).await {
+    let comparison = match load_comparison(&state, &query.runs).await {
         Ok(comparison) => comparison,
         Err(error) => return error_response(error),
     };

@@ -94,11 +94,7 @@ pub async fn guard(State(policy): State<Arc<HostPolicy>>, request: Request, next
         return (StatusCode::INTERNAL_SERVER_ERROR, "error body too large").into_response();
     };
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status = match error {
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            AppError::Server(_) | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        parts.status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -1,19 +1,21 @@
-//! Everything that exists only on the server: configuration, shared state, start-up, demo seeding.
+//! Everything that exists only on the server: configuration, start-up and wiring, shutdown, demo seeding.
+//!
+//! Nothing else in the crate imports this module: it is the top of the crate's module graph (see `state` for what
+//! request handlers share).
 
 mod export;
 mod guard;
 mod seed;
 
 use crate::app::{shell, App};
-use crate::error::AppError;
+use crate::state::AppState;
 use anyhow::Context as _;
 use athanor_runtime::command::CommandManifest;
 use athanor_runtime::{Registry, Runtime, RuntimeConfig};
+use athanor_service::Service;
 use athanor_store::Store;
-use axum::extract::FromRef;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,30 +90,6 @@ impl Config {
             },
         })
     }
-}
-
-/// What every request handler and server function can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// Leptos' own settings (site root, output name), needed by the router.
-    pub leptos_options: LeptosOptions,
-    /// The database.
-    pub store: Store,
-    /// The engine: experiments, runs, live events.
-    pub runtime: Runtime,
-    /// The manifest of command experiments, when the server reads one.
-    pub manifest: Option<Arc<CommandManifest>>,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
-
-/// The shared state, from inside a server function.
-pub fn state() -> Result<AppState, AppError> {
-    use_context::<AppState>().ok_or_else(|| AppError::Server("server state is not available to this request".into()))
 }
 
 /// A running server.
@@ -194,7 +172,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .site_addr(addr)
         .build();
     let manifest_watch = manifest.as_ref().map(|manifest| manifest.clone().watch(runtime.clone()));
-    let state = AppState { leptos_options: leptos_options.clone(), store, runtime, manifest };
+    let service = Service::new(store, runtime, manifest);
+    let state = AppState { leptos_options, service };
     let extra_hosts: Vec<String> = std::env::var("ATHANOR_ALLOWED_HOSTS")
         .unwrap_or_default()
         .split(',')
@@ -203,7 +182,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .collect();
     let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts));
     let router = router(state.clone()).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
-    let runtime = state.runtime.clone();
+    let runtime = state.service.runtime().clone();
     let task = tokio::spawn(async move {
         let serving = std::future::IntoFuture::into_future(axum::serve(listener, router.into_make_service()));
         tokio::select! {

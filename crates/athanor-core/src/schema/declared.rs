@@ -122,29 +122,43 @@ pub struct DeclaredField {
     /// What kind of value it holds.
     #[serde(rename = "type")]
     pub kind: DeclaredType,
+    /// The input's label in a form; `None` shows the field's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Help text shown next to the input; `None` shows none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Whether the user must supply a value; a `default` is then only the form's starting value.
     #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
     /// Any value here; whether it fits the type is checked when the field becomes a [`Field`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
+    /// Smallest accepted value, inclusive; `None` means no lower bound. Integer and float fields only, and
+    /// must be whole for an integer field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<Number>,
+    /// Largest accepted value, inclusive; `None` means no upper bound. Integer and float fields only, and
+    /// must be whole for an integer field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<Number>,
+    /// Positive spacing of accepted values, counted from `min` (or zero); `None` means any value. Integer and
+    /// float fields only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Number>,
+    /// The only values a string field accepts, shown as a select; `None` means any text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Vec<String>>,
+    /// Shortest accepted string, inclusive, in characters (not bytes); `None` means no lower limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_length: Option<usize>,
+    /// Longest accepted string, inclusive, in characters (not bytes); `None` means no upper limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
+    /// Fewest items a list field accepts, inclusive; `None` means no lower limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_items: Option<usize>,
+    /// Most items a list field accepts, inclusive; `None` means no upper limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<usize>,
     /// A group's fields, or a list's item fields.

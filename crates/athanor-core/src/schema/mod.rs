@@ -93,6 +93,7 @@ pub use declared::{DeclaredField, DeclaredType};
 /// The order of `fields` is meaningful: it is the order in which a form shows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Schema {
+    /// The top-level fields, in form order; names must be unique (see [`Schema::check`]).
     pub fields: Vec<Field>,
 }
 
@@ -114,6 +115,7 @@ pub struct Field {
     /// is never filled in silently, because "required" means the user has to decide.
     #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
+    /// The value's type and its constraints; serialised inline, tagged by `"type"`.
     #[serde(flatten)]
     pub kind: FieldKind,
 }
@@ -125,27 +127,40 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FieldKind {
+    /// A whole number (`i64`); integral floats such as `3.0` are accepted and stored as integers.
     Integer {
+        /// The value used when none is given; `None` leaves an optional field absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default: Option<i64>,
+        /// Smallest accepted value, inclusive; `None` means no lower bound.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min: Option<i64>,
+        /// Largest accepted value, inclusive; `None` means no upper bound.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max: Option<i64>,
+        /// Accepted values are `min + k * step` (from zero without `min`); must be positive. `None`: any integer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<i64>,
     },
+    /// A finite floating-point number (`f64`); integers such as `1` are accepted and stored as `1.0`.
     Float {
+        /// The value used when none is given; `None` leaves an optional field absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default: Option<f64>,
+        /// Smallest accepted value, inclusive; `None` means no lower bound. Must be finite.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min: Option<f64>,
+        /// Largest accepted value, inclusive; `None` means no upper bound. Must be finite.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max: Option<f64>,
+        /// Accepted values are `min + k * step` (from zero without `min`), within a small rounding tolerance;
+        /// must be positive and finite. `None`: any number.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<f64>,
     },
+    /// Text, optionally limited to a set of options and a length range.
     String {
+        /// The value used when none is given; `None` leaves an optional field absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default: Option<String>,
         /// The allowed values; a form renders them as a select.
@@ -158,20 +173,28 @@ pub enum FieldKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_length: Option<usize>,
     },
+    /// `true` or `false`.
     Boolean {
+        /// The value used when none is given; `None` leaves an optional field absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default: Option<bool>,
     },
     /// A nested object with its own named fields.
-    Group { fields: Vec<Field> },
+    Group {
+        /// The group's fields, in form order; the group has no default of its own, only theirs.
+        fields: Vec<Field>,
+    },
     /// An array of objects, each shaped by `item` (e.g. pairs of models to compare).
     List {
+        /// The fields of every item, in form order.
         item: Vec<Field>,
         /// The starting items: a JSON array of objects. Items may omit fields that have defaults.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default: Option<Value>,
+        /// Fewest items accepted, inclusive; `None` means no lower limit (an empty list is fine).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min_items: Option<usize>,
+        /// Most items accepted, inclusive; `None` means no upper limit.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_items: Option<usize>,
     },
@@ -189,7 +212,9 @@ fn is_false(b: &bool) -> bool {
 /// both compile with plain literals. Converts from `i8`–`i64`, `u8`–`u32`, `f32` and `f64`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Num {
+    /// An integer literal, widened to `i64`.
     Int(i64),
+    /// A floating-point literal, widened to `f64`.
     Float(f64),
 }
 
@@ -307,6 +332,7 @@ impl fmt::Display for FieldError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{}", join_errors(.errors))]
 pub struct ValidationErrors {
+    /// The problems, in the order described above; never empty when returned as an `Err`.
     pub errors: Vec<FieldError>,
 }
 
@@ -321,16 +347,19 @@ impl ValidationErrors {
         self.errors.iter().find(|e| e.path == path).map(|e| e.message.as_str())
     }
 
+    /// Whether no problem was recorded.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
 
+    /// How many problems were recorded (a path may appear more than once).
     #[must_use]
     pub fn len(&self) -> usize {
         self.errors.len()
     }
 
+    /// The problems in order, the same as iterating over `&errors`.
     pub fn iter(&self) -> std::slice::Iter<'_, FieldError> {
         self.errors.iter()
     }
@@ -354,6 +383,7 @@ impl<'a> IntoIterator for &'a ValidationErrors {
 }
 
 impl Schema {
+    /// An empty schema, to which [`Schema::field`] appends fields.
     #[must_use]
     pub fn new() -> Self {
         Schema::default()

@@ -153,6 +153,7 @@ impl fmt::Display for ManifestError {
 /// Every problem found in a manifest, in file order. Displays one problem per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ManifestErrors {
+    /// The problems, in file order; never empty when returned as an `Err`.
     pub errors: Vec<ManifestError>,
 }
 
