@@ -62,6 +62,8 @@ fn config(dir: &Path, manifest: Option<PathBuf>) -> Config {
         seed_demos: false,
         runtime: Default::default(),
         experiments_manifest: manifest,
+        token: None,
+        token_file: PathBuf::from("athanor.token"),
     }
 }
 

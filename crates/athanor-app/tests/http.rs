@@ -20,6 +20,8 @@ async fn spawn_app(database_url: Option<String>) -> App {
         seed_demos: true,
         runtime: Default::default(),
         experiments_manifest: None,
+        token: None,
+        token_file: PathBuf::from("athanor.token"),
     };
     let server = start(config).await.unwrap();
     let base = format!("http://{}", server.addr);
@@ -185,7 +187,7 @@ async fn cross_origin_calls_and_foreign_hosts_are_refused_and_write_nothing() {
 
     // DNS rebinding: a foreign name that resolves to us.
     let response = app.client.get(format!("{}/", app.base)).header("host", "attacker.example").send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 421);
+    assert_eq!(response.status().as_u16(), 403);
 
     // The websocket that streams runs refuses foreign pages too.
     let response = app

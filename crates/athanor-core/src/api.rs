@@ -103,8 +103,10 @@ impl fmt::Display for ErrorBody {
 }
 
 /// A new instance as a user describes it, before validation: the service parses the names and validates (and
-/// completes with defaults) the configuration against the experiment's schema.
+/// completes with defaults) the configuration against the experiment's schema. Unknown keys are refused by name,
+/// so a typo never passes silently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceInput {
     /// The experiment to configure, by name.
@@ -114,7 +116,8 @@ pub struct InstanceInput {
     /// Optional notes.
     #[serde(default)]
     pub description: String,
-    /// The configuration; fields left out take the schema's defaults.
+    /// The configuration; optional fields left out take the schema's defaults. A required field must be given
+    /// even when it has a default (the default is only a form's starting value: "required" means someone decides).
     #[serde(default = "empty_object")]
     pub config: Value,
 }
@@ -124,8 +127,10 @@ fn empty_object() -> Value {
 }
 
 /// An edit of an instance: each field given replaces the stored one; fields left out stay. A new `config`
-/// replaces the whole configuration (validated and completed with defaults like a new instance's).
+/// replaces the whole configuration (validated and completed with defaults like a new instance's). Unknown keys are
+/// refused by name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceChanges {
     /// A new name.

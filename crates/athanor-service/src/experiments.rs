@@ -25,11 +25,9 @@ impl Service {
 
     /// Check `config` against `experiment`'s schema without saving anything. Answers the configuration completed
     /// with every default (what an instance would store), or every refused field with its path (`epochs`,
-    /// `model_pairs[1].runs`).
+    /// `model_pairs[1].runs`); an experiment this server does not have is `NotFound`.
     pub fn validate_config(&self, experiment: &str, config: &Value) -> ServiceResult<Value> {
-        let definition = self.experiment(experiment).map_err(|_| {
-            ServiceError::invalid_field("experiment", format!("no experiment named {experiment:?} on this server"))
-        })?;
+        let definition = self.experiment(experiment)?;
         definition.schema.validate(config).map_err(|errors| ServiceError::invalid_config(errors, None))
     }
 

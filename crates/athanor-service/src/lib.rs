@@ -28,7 +28,8 @@ mod records;
 mod runs;
 
 pub use error::ServiceError;
-pub use runs::RunQuery;
+pub use records::{MAX_COMPARED, MAX_RECORDS};
+pub use runs::{RunQuery, MAX_PAGE};
 
 use athanor_core::{InstanceId, RunId};
 use athanor_runtime::command::CommandManifest;

@@ -8,9 +8,10 @@
 //! leaving non-browser clients (curl, scripts, tests) alone.
 
 use crate::error::AppError;
+use athanor_core::api::{ErrorBody, ErrorCode};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -42,6 +43,11 @@ impl HostPolicy {
         HostPolicy { allowed }
     }
 
+    /// The exact `host[:port]` names accepted; empty means "IP addresses and `localhost` only".
+    pub fn hosts(&self) -> &[String] {
+        &self.allowed
+    }
+
     fn accepts(&self, host: &str) -> bool {
         if self.allowed.is_empty() {
             return is_ip_or_localhost(host);
@@ -61,9 +67,11 @@ fn is_ip_or_localhost(host: &str) -> bool {
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
-fn refuse(status: StatusCode, message: String) -> Response {
-    let body = serde_json::to_string(&AppError::Invalid { message, fields: Vec::new() }).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+/// A refused request, answered like every other error: an `ErrorBody` with the `forbidden` code and its status.
+fn refuse(message: String) -> Response {
+    let body = ErrorBody { code: ErrorCode::Forbidden, message, fields: Vec::new() };
+    let status = StatusCode::from_u16(body.code.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    (status, axum::Json(body)).into_response()
 }
 
 /// The middleware: check `Host` and `Origin`, run the request, then give server-function errors a 4xx/5xx status
@@ -71,15 +79,22 @@ fn refuse(status: StatusCode, message: String) -> Response {
 pub async fn guard(State(policy): State<Arc<HostPolicy>>, request: Request, next: Next) -> Response {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
     if !policy.accepts(&host) {
-        return refuse(StatusCode::MISDIRECTED_REQUEST, format!("this server does not answer to Host {host:?}"));
+        return refuse(format!("this server does not answer to Host {host:?}"));
     }
-    let is_api = request.uri().path().starts_with("/api/");
-    if is_api {
+    let path = request.uri().path();
+    let is_api = path.starts_with("/api/");
+    // Every endpoint that acts: server functions and the JSON API under /api/, and the MCP endpoint.
+    if is_api || path == "/mcp" || path.starts_with("/mcp/") {
+        // Browsers mark requests another site started; some (older ones, or a `no-cors` fetch) omit `Origin`.
+        let fetch_site = request.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if fetch_site.eq_ignore_ascii_case("cross-site") {
+            return refuse("a request started by another site is refused".into());
+        }
         if let Some(origin) = request.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("");
             let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
             if !origin_host.eq_ignore_ascii_case(&host) {
-                return refuse(StatusCode::FORBIDDEN, format!("cross-origin request from {origin:?} refused"));
+                return refuse(format!("cross-origin request from {origin:?} refused"));
             }
         }
     }

@@ -3,7 +3,7 @@
 //! Nothing else in the crate imports this module: it is the top of the crate's module graph (see `state` for what
 //! request handlers share).
 
-mod export;
+mod access;
 mod guard;
 mod seed;
 
@@ -40,6 +40,11 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// The manifest of command experiments (`athanor.toml`), if any; re-read whenever it changes.
     pub experiments_manifest: Option<PathBuf>,
+    /// The access token required on a non-loopback address (`ATHANOR_TOKEN`); `None` takes it from
+    /// `token_file`, creating that file on first start. Ignored on loopback, where no token is asked.
+    pub token: Option<String>,
+    /// Where the token is kept when `token` is not given (`ATHANOR_TOKEN_FILE`, default `./athanor.token`).
+    pub token_file: PathBuf,
 }
 
 /// The manifest file read when `ATHANOR_EXPERIMENTS` is not set, if it exists in the current directory.
@@ -52,7 +57,8 @@ impl Config {
     /// `ATHANOR_CANCEL_GRACE_SECS` (default 5) and `ATHANOR_RUN_TIMEOUT_SECS` (default 86400; 0 means none).
     /// `ATHANOR_ALLOWED_HOSTS` (comma-separated `host:port`) is read at start: extra names the server answers to.
     /// `ATHANOR_EXPERIMENTS` names the manifest of command experiments (default `./athanor.toml` when it exists;
-    /// a named file must exist).
+    /// a named file must exist). `ATHANOR_TOKEN` / `ATHANOR_TOKEN_FILE` give the access token a non-loopback
+    /// server requires.
     pub fn from_env() -> anyhow::Result<Config> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -88,6 +94,8 @@ impl Config {
                 Some(path) => Some(PathBuf::from(path)),
                 None => Some(PathBuf::from(DEFAULT_MANIFEST)).filter(|path| path.is_file()),
             },
+            token: var("ATHANOR_TOKEN"),
+            token_file: var("ATHANOR_TOKEN_FILE").unwrap_or_else(|| "athanor.token".into()).into(),
         })
     }
 }
@@ -141,6 +149,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             (Some(Arc::new(manifest)), registry)
         }
     };
+    // Beyond loopback every client needs the token; a server that cannot have one does not start.
+    let access = if config.addr.ip().is_loopback() {
+        None
+    } else {
+        let token = access::resolve_token(config.token.clone(), &config.token_file)?;
+        Some(Arc::new(access::Access::new(token)?))
+    };
     // Opened only once the experiments are known to be fine: a refused start writes nothing.
     let store = Store::connect(&config.database_url).await?;
     if config.seed_demos {
@@ -181,7 +196,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .filter(|host| !host.is_empty())
         .collect();
     let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts));
-    let router = router(state.clone()).layer(axum::middleware::from_fn_with_state(policy, guard::guard));
+    let mut router = router(state.clone(), policy.hosts().to_vec());
+    if let Some(access) = access {
+        router = router
+            .merge(access::routes(access.clone()))
+            .layer(axum::middleware::from_fn_with_state(access, access::require_token));
+    }
+    // Outermost: a request from a foreign host or origin is refused before anything else looks at it.
+    let router = router.layer(axum::middleware::from_fn_with_state(policy, guard::guard));
     let runtime = state.service.runtime().clone();
     let task = tokio::spawn(async move {
         let serving = std::future::IntoFuture::into_future(axum::serve(listener, router.into_make_service()));
@@ -196,14 +218,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     Ok(Server { addr, state, task, manifest_watch })
 }
 
-fn router(state: AppState) -> Router {
+/// Every front end over the one service: the pages and their server functions (`/api/<name>`), the JSON API
+/// (`/api/v1`), the MCP endpoint (`/mcp`) and the downloads (`/export`). `allowed_hosts` is the host policy's list,
+/// which the MCP transport checks again itself.
+fn router(state: AppState, allowed_hosts: Vec<String>) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
+    let service = state.service.clone();
     Router::new()
-        .merge(export::routes())
         .leptos_routes_with_context(&state, routes, || (), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
+        .nest("/api/v1", athanor_api::router(service.clone()))
+        .nest_service("/mcp", athanor_mcp::service(service.clone(), allowed_hosts))
+        .merge(athanor_api::export_routes(service))
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (`systemctl stop`, `kill`). A signal whose handler cannot be installed
