@@ -14,11 +14,13 @@ check is bounded in time, so a server that stops answering fails it instead of h
 """
 
 import json
+import os
 import sys
 
 import anyio
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 TOOLS = {
     "list_experiments",
@@ -89,9 +91,17 @@ def field_paths(body):
     return [field["path"] for field in body.get("fields", [])]
 
 
+def connect(url):
+    """The streamable HTTP transport, with `Authorization: Bearer $ATHANOR_TOKEN` when the variable is set (a server
+    on a non-loopback address answers nothing without it)."""
+    token = os.environ.get("ATHANOR_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+
+
 async def handshake_session(url):
     """The full flow over a session opened with `initialize` (protocol versions up to 2025-11-25)."""
-    async with streamable_http_client(url) as (read, write):
+    async with connect(url) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             step(f"initialize: {init.server_info.name} {init.server_info.version}, protocol {init.protocol_version}")
@@ -228,7 +238,7 @@ async def handshake_session(url):
 
 async def discover_session(url):
     """The same server through `server/discover` (2026-07-28, no handshake, no session)."""
-    async with streamable_http_client(url) as (read, write):
+    async with connect(url) as (read, write):
         async with ClientSession(read, write) as session:
             found = await session.discover()
             step(f"discover: versions {found.supported_versions}")

@@ -28,6 +28,9 @@ const MAX_RECONNECTS: u32 = 8;
 /// Results longer than this (as compact JSON) are cut when followed; `athanor runs results` shows them whole.
 const RESULT_WIDTH: usize = 200;
 
+/// The most characters of a progress message shown beside the bar (which takes about 50 columns itself).
+const MESSAGE_WIDTH: usize = 40;
+
 /// What to show while following.
 #[derive(Debug, Clone, Default)]
 pub struct FollowOptions {
@@ -342,7 +345,9 @@ impl Screen {
             None => bar.unset_length(),
         }
         bar.set_position(progress.current);
-        bar.set_message(progress.message.clone().unwrap_or_default());
+        // Cut here rather than with `{wide_msg}`: a bar as wide as the terminal leaves the cursor at the edge, where
+        // the `^C` a terminal echoes wraps to a new line and the bar can no longer be cleared.
+        bar.set_message(render::truncate(progress.message.as_deref().unwrap_or(""), MESSAGE_WIDTH));
     }
 
     fn finish(&mut self) {
@@ -359,14 +364,14 @@ impl Screen {
 
 /// `⠹ [██████▌        ] 57/100 epoch 57 — evaluating`
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {wide_msg}")
+    ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
         .expect("a valid template")
         .progress_chars("█▌ ")
 }
 
 /// `⠹ 57 scanning…` when the run reports no total.
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {pos} {wide_msg}").expect("a valid template")
+    ProgressStyle::with_template("{spinner} {pos} {msg}").expect("a valid template")
 }
 
 #[cfg(test)]

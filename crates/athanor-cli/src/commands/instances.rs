@@ -83,12 +83,14 @@ async fn remove(ctx: &Ctx, id: InstanceId, yes: bool) -> Result<(), CliError> {
     // Read first: the question names the instance, and a wrong id fails before anything is asked.
     let details: InstanceDetails = details(ctx, id).await?.decode()?;
     if !yes {
-        let runs = details.runs.len();
-        let question = format!(
-            "Delete instance \"{}\" ({id}) and its {runs} run{}, with their logs and results? [y/N] ",
-            details.instance.name,
-            if runs == 1 { "" } else { "s" }
-        );
+        let name = &details.instance.name;
+        let question = match details.runs.len() {
+            0 => format!("Delete instance \"{name}\" ({id})? [y/N] "),
+            1 => format!("Delete instance \"{name}\" ({id}) and its run, with its logs and results? [y/N] "),
+            runs => {
+                format!("Delete instance \"{name}\" ({id}) and its {runs} runs, with their logs and results? [y/N] ")
+            }
+        };
         if !confirm(&question)? {
             ctx.note("Nothing deleted.");
             return Ok(());
