@@ -85,7 +85,7 @@ fn serve(root: &Path) -> Result<()> {
     let addr = std::env::var("ATHANOR_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     eprintln!("\nReady after {:.0?}. Serving http://{addr} (Ctrl-C stops).", started.elapsed());
     let mut server = Command::new(target_dir(root).join("debug/athanor"));
-    server.env("LEPTOS_SITE_ROOT", root.join("target/site")).env("ATHANOR_ADDR", &addr);
+    server.arg("serve").env("LEPTOS_SITE_ROOT", root.join("target/site")).env("ATHANOR_ADDR", &addr);
     run(&mut server)
 }
 
@@ -142,33 +142,55 @@ fn test(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Start the real server on a free port against a fresh SQLite file, run Playwright against it, stop it.
+/// The token of the second server the browser tests use (the one on a non-loopback address).
+const E2E_TOKEN: &str = "e2e-public-token-0123456789";
+
+/// Start the real server on a free port against a fresh SQLite file, and a second one on 0.0.0.0 that requires a
+/// token; run Playwright against them; stop them.
 fn end2end(root: &Path) -> Result<()> {
     let data = tempdir()?;
     let manifest = e2e_manifest(root, &data)?;
     let port = free_port()?;
     let base_url = format!("http://127.0.0.1:{port}");
+    let server = start_server(root, &format!("127.0.0.1:{port}"), &data.join("e2e.db"), |command| {
+        command.env("ATHANOR_EXPERIMENTS", &manifest);
+    })?;
+    let public_port = free_port()?;
+    let public = start_server(root, &format!("0.0.0.0:{public_port}"), &data.join("public.db"), |command| {
+        command.env("ATHANOR_TOKEN", E2E_TOKEN);
+    })?;
+    let result = run(Command::new("npx")
+        .args(["playwright", "test"])
+        .current_dir(root.join("end2end"))
+        .env("BASE_URL", &base_url)
+        .env("ATHANOR_MANIFEST", &manifest)
+        .env("PUBLIC_URL", format!("http://127.0.0.1:{public_port}"))
+        .env("PUBLIC_TOKEN", E2E_TOKEN));
+    drop((server, public));
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+/// The debug `athanor` binary serving `addr` on a fresh SQLite file, once it says it is serving.
+fn start_server(root: &Path, addr: &str, database: &Path, configure: impl FnOnce(&mut Command)) -> Result<ServerGuard> {
     let mut command = Command::new(target_dir(root).join("debug/athanor"));
     command
+        .arg("serve")
         .env("LEPTOS_SITE_ROOT", root.join("target/site"))
-        .env("ATHANOR_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("sqlite://{}", data.join("e2e.db").display()))
-        .env("ATHANOR_EXPERIMENTS", &manifest)
-        .env_remove("ATHANOR_SEED_DEMOS");
+        .env("ATHANOR_ADDR", addr)
+        .env("DATABASE_URL", format!("sqlite://{}", database.display()))
+        .env_remove("ATHANOR_SEED_DEMOS")
+        .env_remove("ATHANOR_TOKEN");
+    configure(&mut command);
     eprintln!("\n$ {} &", describe(&command));
     command.env("RUST_LOG", "warn,athanor=info").env("NO_COLOR", "1").stderr(Stdio::piped());
     let mut child = command.spawn().context("could not start the athanor server for the browser tests")?;
     let ready = forward_until_serving(&mut child);
     let server = ServerGuard(child);
-    ready.recv_timeout(Duration::from_secs(60)).context("the server did not start serving within 60 s")?;
-    let result = run(Command::new("npx")
-        .args(["playwright", "test"])
-        .current_dir(root.join("end2end"))
-        .env("BASE_URL", &base_url)
-        .env("ATHANOR_MANIFEST", &manifest));
-    drop(server);
-    let _ = std::fs::remove_dir_all(&data);
-    result
+    ready
+        .recv_timeout(Duration::from_secs(60))
+        .with_context(|| format!("the server on {addr} did not start serving within 60 s"))?;
+    Ok(server)
 }
 
 /// The repository's `athanor.toml`, copied into `data` for the browser tests (which edit their manifest while the

@@ -32,7 +32,7 @@ Examples:
 /// The `athanor` command line.
 #[derive(Debug, Parser)]
 #[command(name = "athanor", version, about = ABOUT, long_about = LONG_ABOUT, after_help = MAIN_EXAMPLES)]
-#[command(propagate_version = true, arg_required_else_help = true)]
+#[command(propagate_version = true)]
 pub struct Cli {
     /// The Athanor server to talk to.
     #[arg(long, global = true, env = "ATHANOR_URL", default_value = "http://127.0.0.1:3000", value_name = "URL")]
@@ -49,15 +49,17 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) json: bool,
 
+    /// What to do; none at all serves, so `cargo leptos watch` (which runs the binary bare) and old scripts keep
+    /// working.
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub(crate) command: Option<Command>,
 }
 
 impl Cli {
     /// Whether the command is `athanor serve`, which the binary handles by running the server; every other
     /// command goes to [`crate::run`].
     pub fn is_serve(&self) -> bool {
-        matches!(self.command, Command::Serve)
+        matches!(self.command, None | Some(Command::Serve))
     }
 }
 
@@ -329,7 +331,7 @@ pub(crate) enum RunsCommand {
     /// Cancel a run: a pending one ends at once; a running one is asked to stop, then stopped by force after the
     /// server's grace period.
     #[command(
-        after_help = "Examples:\n  athanor runs cancel <RUN>\n  athanor runs cancel <RUN> && athanor runs start <INSTANCE> --follow"
+        after_help = "Examples:\n  athanor runs cancel <RUN>\n  athanor runs cancel <RUN> --json | jq -r .status  # running while it stops"
     )]
     Cancel {
         /// The run to cancel.
@@ -492,14 +494,15 @@ mod tests {
         assert_eq!(cli.token.as_deref(), Some("s3cret"));
         assert!(!cli.is_serve());
         assert!(parse(&["serve"]).is_serve());
+        assert!(parse(&[]).is_serve(), "no command serves, as `cargo leptos watch` runs the binary");
         assert!(refused(&["--url", "ftp://x", "experiments"]).contains("not an http:// or https:// URL"));
     }
 
     #[test]
     fn experiments_takes_an_optional_name() {
-        assert!(matches!(parse(&["experiments"]).command, Command::Experiments { name: None }));
+        assert!(matches!(parse(&["experiments"]).command.unwrap(), Command::Experiments { name: None }));
         let cli = parse(&["experiments", "sleeper"]);
-        assert!(matches!(cli.command, Command::Experiments { name: Some(ref n) } if n == "sleeper"));
+        assert!(matches!(cli.command.unwrap(), Command::Experiments { name: Some(ref n) } if n == "sleeper"));
     }
 
     #[test]
@@ -516,7 +519,9 @@ mod tests {
             "--set",
             "pairs[0].model=gpt-4",
         ]);
-        let Command::Instances(InstancesCommand::Create { experiment, name, description, config }) = cli.command else {
+        let Command::Instances(InstancesCommand::Create { experiment, name, description, config }) =
+            cli.command.unwrap()
+        else {
             panic!("not create")
         };
         assert_eq!((experiment.as_str(), name.as_str(), description), ("training_curve", "base", None));
@@ -530,24 +535,24 @@ mod tests {
         assert_eq!(built, json!({"a": {"b": 3}, "pairs": [{"model": "gpt-4"}]}));
 
         let cli = parse(&["instances", "edit", INSTANCE, "--config", r#"{"epochs": 2}"#, "--description", "d"]);
-        let Command::Instances(InstancesCommand::Edit { id, name, description, config }) = cli.command else {
+        let Command::Instances(InstancesCommand::Edit { id, name, description, config }) = cli.command.unwrap() else {
             panic!("not edit")
         };
         assert_eq!(id.to_string(), INSTANCE);
         assert_eq!((name, description.as_deref()), (None, Some("d")));
         assert_eq!(config.config, Some(json!({"epochs": 2})));
 
-        assert!(matches!(parse(&["instances", "list"]).command, Command::Instances(InstancesCommand::List)));
+        assert!(matches!(parse(&["instances", "list"]).command.unwrap(), Command::Instances(InstancesCommand::List)));
         assert!(matches!(
-            parse(&["instances", "show", INSTANCE]).command,
+            parse(&["instances", "show", INSTANCE]).command.unwrap(),
             Command::Instances(InstancesCommand::Show { .. })
         ));
         assert!(matches!(
-            parse(&["instances", "clone", INSTANCE, "--name", "copy"]).command,
+            parse(&["instances", "clone", INSTANCE, "--name", "copy"]).command.unwrap(),
             Command::Instances(InstancesCommand::Clone { name: Some(_), .. })
         ));
         assert!(matches!(
-            parse(&["instances", "rm", INSTANCE, "--yes"]).command,
+            parse(&["instances", "rm", INSTANCE, "--yes"]).command.unwrap(),
             Command::Instances(InstancesCommand::Rm { yes: true, .. })
         ));
     }
@@ -574,42 +579,48 @@ mod tests {
     #[test]
     fn runs_commands_parse() {
         let cli = parse(&["runs", "list", "--instance", INSTANCE, "--experiment", "x", "--status", "failed"]);
-        let Command::Runs(RunsCommand::List { instance, experiment, status, limit, all }) = cli.command else {
+        let Command::Runs(RunsCommand::List { instance, experiment, status, limit, all }) = cli.command.unwrap() else {
             panic!("not list")
         };
         assert_eq!(instance.map(|i| i.to_string()).as_deref(), Some(INSTANCE));
         assert_eq!((experiment.as_deref(), status, limit, all), (Some("x"), Some(RunStatus::Failed), None, false));
         assert!(matches!(
-            parse(&["runs", "list", "--limit", "5", "--all"]).command,
+            parse(&["runs", "list", "--limit", "5", "--all"]).command.unwrap(),
             Command::Runs(RunsCommand::List { limit: Some(5), all: true, .. })
         ));
         assert!(matches!(
-            parse(&["runs", "start", INSTANCE, "-f"]).command,
+            parse(&["runs", "start", INSTANCE, "-f"]).command.unwrap(),
             Command::Runs(RunsCommand::Start { follow: true, wait: false, .. })
         ));
         assert!(matches!(
-            parse(&["runs", "start", INSTANCE, "--wait"]).command,
+            parse(&["runs", "start", INSTANCE, "--wait"]).command.unwrap(),
             Command::Runs(RunsCommand::Start { follow: false, wait: true, .. })
         ));
-        assert!(matches!(parse(&["runs", "cancel", RUN]).command, Command::Runs(RunsCommand::Cancel { .. })));
-        assert!(matches!(parse(&["runs", "show", RUN]).command, Command::Runs(RunsCommand::Show { .. })));
+        assert!(matches!(parse(&["runs", "cancel", RUN]).command.unwrap(), Command::Runs(RunsCommand::Cancel { .. })));
+        assert!(matches!(parse(&["runs", "show", RUN]).command.unwrap(), Command::Runs(RunsCommand::Show { .. })));
 
         let cli = parse(&["runs", "logs", RUN, "--level", "warn,error", "--tail", "20", "--follow"]);
-        let Command::Runs(RunsCommand::Logs { level, tail, follow, .. }) = cli.command else { panic!("not logs") };
+        let Command::Runs(RunsCommand::Logs { level, tail, follow, .. }) = cli.command.unwrap() else {
+            panic!("not logs")
+        };
         assert_eq!((level, tail, follow), (vec![LogLevel::Warn, LogLevel::Error], Some(20), true));
 
         let cli = parse(&["runs", "results", RUN, "--key", "loss"]);
-        assert!(matches!(cli.command, Command::Runs(RunsCommand::Results { key: Some(ref k), .. }) if k == "loss"));
+        assert!(
+            matches!(cli.command.unwrap(), Command::Runs(RunsCommand::Results { key: Some(ref k), .. }) if k == "loss")
+        );
 
         let cli = parse(&["runs", "export", RUN, "--what", "results", "--format", "json", "-o", "r.json"]);
-        let Command::Runs(RunsCommand::Export { what, format, output, .. }) = cli.command else { panic!("not export") };
+        let Command::Runs(RunsCommand::Export { what, format, output, .. }) = cli.command.unwrap() else {
+            panic!("not export")
+        };
         assert_eq!((what, format, output), (ExportWhat::Results, ExportFormat::Json, Some("r.json".into())));
     }
 
     #[test]
     fn compare_takes_two_or_more_runs() {
         let cli = parse(&["compare", RUN, RUN, RUN]);
-        assert!(matches!(cli.command, Command::Compare { ref runs } if runs.len() == 3));
+        assert!(matches!(cli.command.unwrap(), Command::Compare { ref runs } if runs.len() == 3));
     }
 
     /// Clap wraps help text at the terminal's width, which mangles indented blocks (examples, the variables of

@@ -20,10 +20,14 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How many times in a row a dropped stream is reopened before giving up.
 const MAX_RECONNECTS: u32 = 8;
+
+/// A stream that stayed open this long counts as having worked: its drop starts a fresh series of retries. (A
+/// proxy that cuts idle connections every minute is followed forever; a server that closes at once is not.)
+const HEALTHY_STREAM: Duration = Duration::from_secs(10);
 
 /// Results longer than this (as compact JSON) are cut when followed; `athanor runs results` shows them whole.
 const RESULT_WIDTH: usize = 200;
@@ -142,11 +146,13 @@ pub async fn follow(client: &Client, run: RunId, options: &FollowOptions) -> Res
     tokio::pin!(interrupted);
     let url = client.api(&["runs", &run.to_string(), "events"]);
     let mut failures = 0;
+    // Every return below drops `screen`, which clears the progress bar before the caller prints anything.
     loop {
         let query = [("after", state.after.to_string())];
+        let opened_at = Instant::now();
         let opened = tokio::select! {
             opened = client.open(url.clone(), &query, "text/event-stream") => opened,
-            () = &mut interrupted => return Ok(screen.interrupted()),
+            () = &mut interrupted => return Ok(Followed::Interrupted),
         };
         match opened {
             Ok(response) => {
@@ -155,32 +161,29 @@ pub async fn follow(client: &Client, run: RunId, options: &FollowOptions) -> Res
                 loop {
                     let chunk = tokio::select! {
                         chunk = stream.next() => chunk,
-                        () = &mut interrupted => return Ok(screen.interrupted()),
+                        () = &mut interrupted => return Ok(Followed::Interrupted),
                     };
+                    // A read error is a dropped connection like any other: reopen after the last `seq`.
                     let Some(Ok(bytes)) = chunk else { break };
                     for event in parser.push(&bytes) {
-                        failures = 0;
                         if let Some(ended) = handle(&event, &mut state, &mut screen)? {
-                            screen.finish();
                             return Ok(Followed::Ended(ended));
                         }
                     }
                 }
                 if let Some(ended) = state.ended() {
-                    screen.finish();
                     return Ok(Followed::Ended(ended));
+                }
+                if opened_at.elapsed() > HEALTHY_STREAM {
+                    failures = 0;
                 }
             }
             // Reachable before, so worth retrying; an error answer (404, 401) is not.
             Err(CliError::Connect { .. } | CliError::Transport(_)) if state.run.is_some() => {}
-            Err(error) => {
-                screen.finish();
-                return Err(error);
-            }
+            Err(error) => return Err(error),
         }
         failures += 1;
         if failures > MAX_RECONNECTS {
-            screen.finish();
             return Err(CliError::Transport(format!(
                 "the event stream of run {run} kept closing before the run ended; `athanor runs show {run}` \
                  tells where it is"
@@ -190,7 +193,7 @@ pub async fn follow(client: &Client, run: RunId, options: &FollowOptions) -> Res
         let backoff = Duration::from_millis(250 << (failures - 1).min(5));
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            () = &mut interrupted => return Ok(screen.interrupted()),
+            () = &mut interrupted => return Ok(Followed::Interrupted),
         }
     }
 }
@@ -349,16 +352,14 @@ impl Screen {
         // the `^C` a terminal echoes wraps to a new line and the bar can no longer be cleared.
         bar.set_message(render::truncate(progress.message.as_deref().unwrap_or(""), MESSAGE_WIDTH));
     }
+}
 
-    fn finish(&mut self) {
+impl Drop for Screen {
+    /// Clear the bar, however following ended, so what is printed next (the summary, an error) stands alone.
+    fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-    }
-
-    fn interrupted(&mut self) -> Followed {
-        self.finish();
-        Followed::Interrupted
     }
 }
 
