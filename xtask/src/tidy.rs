@@ -5,8 +5,9 @@
 //!   domain at the bottom, the database above it, then the runtime, the service, the front ends, and the binary
 //!   that wires them. The CLI is a pure client (the domain types only), and the domain stays free of I/O so it
 //!   compiles to WebAssembly.
-//! - **No module cycles.** Inside each crate, the graph of which source file names which module through `crate::`
-//!   paths has no cycle, so every module can be read (and moved) after the ones it uses.
+//! - **No module cycles.** Inside each crate, the graph of which source file names which module (through `crate::`,
+//!   `super::` and `self::` paths, outside unit tests and doc comments) has no cycle, so every module can be read
+//!   (and moved) after the ones it uses. A `mod.rs` naming its own submodules is nesting, not a dependency.
 //! - **Self-contained docs.** Nothing in the repository sends a reader to design notes that do not ship with it.
 
 use anyhow::{bail, Context, Result};
@@ -83,6 +84,20 @@ fn member_manifests(root: &Path) -> Result<BTreeMap<String, toml::Table>> {
     Ok(manifests)
 }
 
+/// The packages a manifest depends on for building it (not its tests): `[dependencies]` and every
+/// `[target.*.dependencies]`, by package name (a renamed dependency counts under its `package`).
+fn normal_dependencies(manifest: &toml::Table) -> Vec<String> {
+    let mut tables: Vec<&toml::Table> = manifest.get("dependencies").and_then(|d| d.as_table()).into_iter().collect();
+    if let Some(targets) = manifest.get("target").and_then(|t| t.as_table()) {
+        tables.extend(targets.values().filter_map(|t| t.get("dependencies")).filter_map(|d| d.as_table()));
+    }
+    tables
+        .into_iter()
+        .flat_map(|table| table.iter())
+        .map(|(key, value)| value.get("package").and_then(|p| p.as_str()).unwrap_or(key).to_owned())
+        .collect()
+}
+
 /// Every normal dependency that breaks [`LAYERS`], and every workspace crate missing from it.
 pub fn crate_layer_violations(root: &Path) -> Result<Vec<String>> {
     let manifests = member_manifests(root)?;
@@ -92,9 +107,8 @@ pub fn crate_layer_violations(root: &Path) -> Result<Vec<String>> {
             problems.push(format!("crate {name} has no row in tidy::LAYERS: say what it may depend on"));
             continue;
         };
-        let dependencies: Vec<&String> =
-            manifest.get("dependencies").and_then(|d| d.as_table()).map(|d| d.keys().collect()).unwrap_or_default();
-        for dependency in dependencies {
+        for dependency in normal_dependencies(manifest) {
+            let dependency = &dependency;
             let internal = manifests.contains_key(dependency.as_str());
             if internal && !allowed.contains(&dependency.as_str()) {
                 problems.push(format!("{name} depends on {dependency}, which its layer does not allow"));
@@ -109,7 +123,7 @@ pub fn crate_layer_violations(root: &Path) -> Result<Vec<String>> {
 
 /// The module a `crate::a::b::c` path names, as the source file that defines it: the longest prefix of the path
 /// that is a file of the crate (`a/b.rs` or `a/b/mod.rs`), or the crate root for a bare item.
-fn module_of(src: &Path, segments: &[&str], files: &BTreeSet<PathBuf>) -> Option<PathBuf> {
+fn module_of(src: &Path, segments: &[String], files: &BTreeSet<PathBuf>) -> Option<PathBuf> {
     for len in (1..=segments.len()).rev() {
         let prefix: PathBuf = segments[..len].iter().collect();
         for candidate in [src.join(&prefix).with_extension("rs"), src.join(&prefix).join("mod.rs")] {
@@ -133,21 +147,50 @@ fn rust_files(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Every `crate::…` path in a source text, as its segments (identifiers only).
-fn crate_paths(text: &str) -> Vec<Vec<&str>> {
+/// The module path of a source file: `src/pages/run.rs` → `[pages, run]`, `src/pages/mod.rs` → `[pages]`, the
+/// crate root (`lib.rs`, `main.rs`) → `[]`.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(src).unwrap_or(file).with_extension("");
+    let mut segments: Vec<String> = relative.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+    if matches!(segments.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+        segments.pop();
+    }
+    segments
+}
+
+/// Every path to a module of this crate in a source text, made absolute: `crate::a::b`, and `super::…` and
+/// `self::…` resolved from `here` (the module path of the file), each as its segments (identifiers only).
+fn crate_paths(text: &str, here: &[String]) -> Vec<Vec<String>> {
     let mut paths = Vec::new();
-    for (index, _) in text.match_indices("crate::") {
-        // `$crate::` in macros and `athanor_crate::` are not this crate's paths.
-        let before = text[..index].chars().next_back();
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
-            continue;
-        }
-        let rest = &text[index + "crate::".len()..];
-        // The path runs while it is identifiers and `::`; a `{` group, `(`, `;` or space ends it.
-        let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
-        let segments: Vec<&str> = rest[..end].split("::").filter(|segment| !segment.is_empty()).collect();
-        if !segments.is_empty() {
-            paths.push(segments);
+    for start in ["crate::", "super::", "self::"] {
+        for (index, _) in text.match_indices(start) {
+            // `$crate::` in macros, `athanor_crate::`, and the tail of a longer path are not paths of this crate.
+            let before = text[..index].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ':') {
+                continue;
+            }
+            // The path runs while it is identifiers and `::`; a `{` group, `(`, `;` or space ends it.
+            let rest = &text[index..];
+            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
+            let mut absolute: Vec<String> = Vec::new();
+            let mut segments = rest[..end].split("::").filter(|segment| !segment.is_empty()).peekable();
+            match segments.next() {
+                Some("crate") => {}
+                Some("self") => absolute.extend_from_slice(here),
+                Some("super") => {
+                    absolute.extend_from_slice(here);
+                    absolute.pop();
+                    while segments.peek() == Some(&"super") {
+                        segments.next();
+                        absolute.pop();
+                    }
+                }
+                _ => continue,
+            }
+            absolute.extend(segments.map(str::to_owned));
+            if !absolute.is_empty() {
+                paths.push(absolute);
+            }
         }
     }
     paths
@@ -167,16 +210,20 @@ pub fn module_cycles(root: &Path) -> Result<Vec<String>> {
         rust_files(&src, &mut files)?;
         let mut edges: BTreeMap<PathBuf, BTreeSet<PathBuf>> = BTreeMap::new();
         for file in &files {
+            let text = std::fs::read_to_string(file)?;
+            // A file's unit tests may use anything; its architecture is what comes before them.
+            let text = text.split("#[cfg(test)]\nmod ").next().unwrap_or_default();
             // Doc links (`[`crate::failing`]`) point a reader elsewhere; they are not dependencies.
-            let text: String = std::fs::read_to_string(file)?
-                .lines()
-                .filter(|line| !line.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text: String =
+                text.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
             let targets = edges.entry(file.clone()).or_default();
-            for path in crate_paths(&text) {
+            for path in crate_paths(&text, &module_path(&src, file)) {
                 if let Some(target) = module_of(&src, &path, &files) {
-                    if &target != file {
+                    // A module naming its own submodules (declaring or re-exporting them) is how Rust nests
+                    // modules, not a dependency between peers.
+                    let descendant =
+                        file.ends_with("mod.rs") && file.parent().is_some_and(|folder| target.starts_with(folder));
+                    if &target != file && !descendant {
                         targets.insert(target);
                     }
                 }
@@ -282,9 +329,40 @@ mod tests {
     }
 
     #[test]
-    fn crate_paths_are_read_up_to_the_item_and_skip_macro_paths() {
-        let text = "use crate::pages::instance::{A, B};\nlet x = crate::state::service()?;\n$crate::Store";
-        assert_eq!(crate_paths(text), vec![vec!["pages", "instance"], vec!["state", "service"]]);
+    fn paths_are_read_up_to_the_item_made_absolute_and_macro_paths_skipped() {
+        let here = vec!["commands".to_owned(), "runs".to_owned()];
+        let text = "use crate::pages::instance::{A, B};\nlet x = crate::state::service()?;\n$crate::Store\n\
+                    use super::Ctx;\nuse super::super::exit;\nuse self::inner::X;";
+        let paths = crate_paths(text, &here);
+        let expected: Vec<Vec<&str>> = vec![
+            vec!["pages", "instance"],
+            vec!["state", "service"],
+            vec!["commands", "Ctx"],
+            vec!["exit"],
+            vec!["commands", "runs", "inner", "X"],
+        ];
+        assert_eq!(paths, expected);
+    }
+
+    #[test]
+    fn a_files_module_path_follows_the_folders() {
+        let src = Path::new("/c/src");
+        assert_eq!(module_path(src, Path::new("/c/src/pages/run.rs")), ["pages", "run"]);
+        assert_eq!(module_path(src, Path::new("/c/src/pages/mod.rs")), ["pages"]);
+        assert!(module_path(src, Path::new("/c/src/lib.rs")).is_empty());
+    }
+
+    #[test]
+    fn renamed_and_target_specific_dependencies_count() {
+        let manifest: toml::Table = r#"
+            [dependencies]
+            store = { package = "athanor-store", path = "../athanor-store" }
+            [target.'cfg(unix)'.dependencies]
+            athanor-runtime = { path = "../athanor-runtime" }
+        "#
+        .parse()
+        .unwrap();
+        assert_eq!(normal_dependencies(&manifest), ["athanor-store", "athanor-runtime"]);
     }
 
     #[test]

@@ -10,12 +10,6 @@ use axum::Json;
 use serde::Deserialize;
 use std::time::Duration;
 
-/// How long `/runs/{id}/wait` waits when `timeout_s` is not given.
-const DEFAULT_WAIT_S: u64 = 30;
-/// The longest `/runs/{id}/wait` waits: long enough to save round trips, short enough for proxies and clients
-/// that give up on a silent connection. A client wanting longer asks again (the answer says `ended: false`).
-const MAX_WAIT_S: u64 = 300;
-
 /// Which runs to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -115,9 +109,9 @@ pub(crate) async fn cancel_run(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WaitParams {
-    /// Seconds to wait at most: default 30; larger values than 300 wait 300.
+    /// Seconds to wait at most: default 30; larger values than 600 wait 600 (then ask again).
     #[serde(default, deserialize_with = "number_or_none")]
-    #[param(value_type = Option<u64>, maximum = 300)]
+    #[param(value_type = Option<u64>, maximum = 600)]
     timeout_s: Option<u64>,
 }
 
@@ -140,6 +134,7 @@ pub(crate) async fn wait_for_run(
     PathId(id): PathId<RunId>,
     Params(params): Params<WaitParams>,
 ) -> Result<Json<WaitOutcome>, ApiError> {
-    let seconds = params.timeout_s.unwrap_or(DEFAULT_WAIT_S).min(MAX_WAIT_S);
-    Ok(Json(service.wait_for_run(id, Duration::from_secs(seconds)).await?))
+    // The service applies the default and the cap, the same for every front end.
+    let timeout = params.timeout_s.map(Duration::from_secs);
+    Ok(Json(service.wait_for_run(id, timeout).await?))
 }

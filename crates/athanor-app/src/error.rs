@@ -73,7 +73,8 @@ impl AppError {
 /// An id typed into a URL or form that is not one: refused before any request is made.
 impl From<IdError> for AppError {
     fn from(error: IdError) -> Self {
-        AppError::invalid_field(error.kind, error.to_string())
+        // Named like the service names it (`run_id`), so a field error reads the same from every front end.
+        AppError::invalid_field(&error.kind.replace(' ', "_"), error.to_string())
     }
 }
 

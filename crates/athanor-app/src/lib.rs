@@ -1,9 +1,10 @@
 //! Athanor's dashboard: one crate compiled twice.
 //!
-//! With the `ssr` feature it is the server: axum routes, server functions talking to the store, and HTML rendered
-//! on the first request. With `hydrate` it is the browser half, compiled to WebAssembly, which takes over the
-//! server-rendered page and makes it interactive. Components and the server functions they call sit side by side
-//! in [`pages`]; everything that exists only on the server lives in [`server`].
+//! With the `ssr` feature it is the server: axum routes, server functions (each one call into the
+//! `athanor_service::Service`), and HTML rendered on the first request. With `hydrate` it is the browser half,
+//! compiled to WebAssembly, which takes over the server-rendered page and makes it interactive. Components and the
+//! server functions only they call sit side by side in [`pages`]; shared server functions are in [`calls`], shared
+//! components in [`components`]; everything that exists only on the server lives in [`server`] and [`state`].
 
 // `#[server]` and `#[component]` generate public structs whose fields are the functions' arguments; those fields
 // cannot carry doc comments, so the workspace's `missing_docs` lint would flag every server function and component.

@@ -8,16 +8,7 @@ use std::path::Path;
 const TOKEN: &str = "test-token-0123456789abcdef";
 
 fn config(dir: &Path, addr: &str, token: Option<&str>) -> Config {
-    Config {
-        database_url: format!("sqlite://{}", dir.join("athanor.db").display()),
-        addr: addr.parse().unwrap(),
-        site_root: dir.to_owned(),
-        seed_demos: true,
-        runtime: Default::default(),
-        experiments_manifest: None,
-        token: token.map(str::to_owned),
-        token_file: dir.join("athanor.token"),
-    }
+    Config { addr: addr.parse().unwrap(), seed_demos: true, token: token.map(str::to_owned), ..Config::in_folder(dir) }
 }
 
 struct Public {
@@ -66,6 +57,10 @@ async fn a_public_server_answers_the_api_and_mcp_only_with_its_token() {
     assert_eq!(server_fn.status().as_u16(), 401, "and so do the dashboard's server functions");
     let export = app.client.get(format!("{}/export/compare.csv?runs=", app.base)).send().await.unwrap();
     assert_eq!(export.status().as_u16(), 401, "and the downloads");
+    let missing_asset = app.client.get(format!("{}/pkg/no-such-file.js", app.base)).send().await.unwrap();
+    assert_eq!(missing_asset.status().as_u16(), 401, "only static files that exist are open");
+    let lowercase = app.client.get(&url).header("authorization", format!("bearer {TOKEN}")).send().await.unwrap();
+    assert_eq!(lowercase.status().as_u16(), 200, "the scheme name is case-insensitive");
 }
 
 #[tokio::test]
@@ -101,9 +96,11 @@ async fn a_browser_logs_in_once_and_keeps_a_strict_http_only_session() {
     let api = app.client.get(format!("{}/api/v1/instances", app.base)).header("cookie", &session).send().await;
     assert_eq!(api.unwrap().status().as_u16(), 200, "and the calls its pages make");
 
-    let offsite = [("token", TOKEN), ("next", "//evil.example/")];
-    let offsite = app.client.post(format!("{}/login", app.base)).form(&offsite).send().await.unwrap();
-    assert_eq!(offsite.headers()["location"], "/", "login never sends a browser to another site");
+    for next in ["//evil.example/", "/\t/evil.example/", "https://evil.example/"] {
+        let offsite = [("token", TOKEN), ("next", next)];
+        let offsite = app.client.post(format!("{}/login", app.base)).form(&offsite).send().await.unwrap();
+        assert_eq!(offsite.headers()["location"], "/", "login never sends a browser to another site ({next:?})");
+    }
 }
 
 #[tokio::test]
@@ -129,6 +126,18 @@ async fn a_public_server_without_a_token_makes_one_and_keeps_it_for_the_next_sta
     let again = client.get(format!("{base}/api/v1/experiments")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(again.status().as_u16(), 200, "the saved token still opens the restarted server");
     second.abort();
+}
+
+#[tokio::test]
+async fn a_loopback_server_with_a_token_set_requires_it() {
+    // A machine shared with other accounts, or a proxy in front: the operator sets a token and every client needs it.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path(), "127.0.0.1:0", Some(TOKEN))).await.unwrap();
+    let url = format!("http://{}/api/v1/instances", server.addr);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&url).send().await.unwrap().status().as_u16(), 401);
+    assert_eq!(client.get(&url).bearer_auth(TOKEN).send().await.unwrap().status().as_u16(), 200);
+    server.abort();
 }
 
 #[tokio::test]

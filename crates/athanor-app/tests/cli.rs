@@ -19,16 +19,7 @@ impl Drop for Served {
 
 async fn serve() -> Served {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        database_url: format!("sqlite://{}", dir.path().join("athanor.db").display()),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        site_root: dir.path().to_owned(),
-        seed_demos: true,
-        runtime: Default::default(),
-        experiments_manifest: None,
-        token: None,
-        token_file: dir.path().join("athanor.token"),
-    };
+    let config = Config { seed_demos: true, ..Config::in_folder(dir.path()) };
     let server = start(config).await.unwrap();
     let url = format!("http://{}", server.addr);
     Served { server, url, _dir: dir }
@@ -73,7 +64,7 @@ async fn following_a_run_that_fails_prints_its_error_and_exits_non_zero() {
     let served = serve().await;
     let failing = instance_named(&served, "Diverging model").await;
     let output = athanor(&served.url, &["runs", "start", &failing, "--follow"]).await;
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(3), "a failed run has its own exit status: {}", text(&output));
     let all = text(&output);
     assert!(all.contains("failed"), "the terminal status is named: {all}");
     assert!(all.contains("diverged"), "and the run's error and logs are shown: {all}");
@@ -124,16 +115,69 @@ async fn a_bad_configuration_is_refused_with_each_field_named_and_nothing_saved(
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("config.epochs") && stderr.contains("must be at least 1"), "{stderr}");
-    assert!(stderr.contains("name"), "{stderr}");
+    assert!(stderr.contains("config.epochs: must be at least 1"), "{stderr}");
+    assert!(stderr.lines().any(|line| line.trim_start().starts_with("name:")), "the name's own line: {stderr}");
     let after = json(&athanor(&served.url, &["instances", "list", "--json"]).await).as_array().unwrap().len();
     assert_eq!(after, before);
 }
 
 #[tokio::test]
 async fn an_unreachable_server_is_named_with_what_to_do() {
-    let output = athanor("http://127.0.0.1:9", &["experiments"]).await;
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = athanor(&format!("http://127.0.0.1:{port}"), &["experiments"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("127.0.0.1:9") && stderr.contains("athanor serve"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("athanor serve"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_run_cancelled_from_another_terminal_exits_with_the_cancelled_status() {
+    use athanor_core::{LifecycleEvent, RunStatus};
+    use futures::StreamExt;
+    let served = serve().await;
+    let sleeper = instance_named(&served, "Long sleep (cancel me)").await;
+    // Subscribed before the start, so the run's `running` event cannot be missed.
+    let mut lifecycle = Box::pin(served.server.state.service.lifecycle_events());
+    let follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_athanor"))
+        .args(["runs", "start", &sleeper, "--follow"])
+        .env("ATHANOR_URL", &served.url)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let run_id = loop {
+        match lifecycle.next().await.expect("the lifecycle stream ended") {
+            LifecycleEvent::RunChanged(run) if run.status == RunStatus::Running => break run.id,
+            _ => continue,
+        }
+    };
+    let cancelled = athanor(&served.url, &["runs", "cancel", &run_id.to_string()]).await;
+    assert!(cancelled.status.success(), "{}", text(&cancelled));
+    let output = follower.wait_with_output().await.unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("cancelled"), "{}", text(&output));
+}
+
+#[tokio::test]
+async fn a_server_that_requires_a_token_gets_it_from_athanor_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "cli-test-token-0123456789";
+    let config = Config { token: Some(token.to_owned()), ..Config::in_folder(dir.path()) };
+    let server = start(config).await.unwrap();
+    let url = format!("http://{}", server.addr);
+    let refused = athanor(&url, &["experiments"]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ATHANOR_TOKEN"), "{}", text(&refused));
+    let admitted = tokio::process::Command::new(env!("CARGO_BIN_EXE_athanor"))
+        .args(["experiments", "--json"])
+        .env("ATHANOR_URL", &url)
+        .env("ATHANOR_TOKEN", token)
+        .output()
+        .await
+        .unwrap();
+    assert!(json(&admitted).to_string().contains("training_curve"));
+    server.abort();
 }

@@ -55,16 +55,7 @@ command = ["sh", "-c", "true"]
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn config(dir: &Path, manifest: Option<PathBuf>) -> Config {
-    Config {
-        database_url: format!("sqlite://{}", dir.join("athanor.db").display()),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        site_root: dir.to_owned(),
-        seed_demos: false,
-        runtime: Default::default(),
-        experiments_manifest: manifest,
-        token: None,
-        token_file: PathBuf::from("athanor.token"),
-    }
+    Config { experiments_manifest: manifest, ..Config::in_folder(dir) }
 }
 
 async fn call(server: &Server, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {

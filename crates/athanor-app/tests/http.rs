@@ -1,7 +1,6 @@
 //! The real server on a random port, against a real database, answering real HTTP.
 
 use athanor_app::server::{start, Config, Server};
-use std::path::PathBuf;
 
 struct App {
     server: Server,
@@ -13,16 +12,9 @@ struct App {
 /// Start the app on 127.0.0.1:0 with a fresh SQLite file (or `database_url`), demo instances seeded.
 async fn spawn_app(database_url: Option<String>) -> App {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        database_url: database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("athanor.db").display())),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        site_root: PathBuf::from(dir.path()),
-        seed_demos: true,
-        runtime: Default::default(),
-        experiments_manifest: None,
-        token: None,
-        token_file: PathBuf::from("athanor.token"),
-    };
+    let defaults = Config::in_folder(dir.path());
+    let config =
+        Config { database_url: database_url.unwrap_or(defaults.database_url.clone()), seed_demos: true, ..defaults };
     let server = start(config).await.unwrap();
     let base = format!("http://{}", server.addr);
     App { server, base, client: reqwest::Client::new(), _dir: dir }
@@ -362,4 +354,42 @@ async fn exports_read_back_with_a_csv_reader() {
     assert_eq!(accuracy, vec![(ids[0].as_str(), "0.87"), (ids[1].as_str(), "0.91")]);
     assert!(rows.iter().any(|r| &r[3] == "series" && &r[4] == "loss" && &r[5] == "1" && &r[6] == "0.5"));
     assert!(rows.iter().any(|r| &r[3] == "config" && &r[4] == "model" && &r[6] == "claude-3"));
+}
+
+#[tokio::test]
+async fn the_json_api_and_mcp_refuse_requests_another_site_starts_and_write_nothing() {
+    let app = spawn_app(None).await;
+    let instance = app.first_instance("GPT-4 Baseline").await;
+    let start = format!("{}/api/v1/instances/{}/runs", app.base, instance.id);
+    let cross_site = [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        // A `no-cors` request or an older browser may omit `Origin`; the fetch metadata still says where it came from.
+        ("sec-fetch-site", "cross-site"),
+    ];
+    for (header, value) in cross_site {
+        let refused = app.client.post(&start).header(header, value).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 403, "{header}: {value}");
+        let body: serde_json::Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+        assert_eq!(body["code"], "forbidden", "{body}");
+        let mcp = app.client.post(format!("{}/mcp", app.base)).header(header, value).body("{}").send().await;
+        assert_eq!(mcp.unwrap().status().as_u16(), 403, "/mcp, {header}: {value}");
+    }
+    let store = app.server.state.service.store();
+    assert!(store.list_runs(instance.id).await.unwrap().is_empty(), "no refused request started a run");
+
+    let same_origin = app.client.post(&start).header("origin", &app.base).send().await.unwrap();
+    assert_eq!(same_origin.status().as_u16(), 201, "the dashboard's own origin is welcome");
+}
+
+#[tokio::test]
+async fn no_page_can_be_framed_by_another_site() {
+    let app = spawn_app(None).await;
+    for path in ["/", "/api/v1/instances", "/no/such/page"] {
+        let response = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
 }

@@ -13,16 +13,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 fn config(dir: &Path, addr: &str, token: Option<&str>) -> Config {
-    Config {
-        database_url: format!("sqlite://{}", dir.join("athanor.db").display()),
-        addr: addr.parse().unwrap(),
-        site_root: dir.to_owned(),
-        seed_demos: false,
-        runtime: Default::default(),
-        experiments_manifest: None,
-        token: token.map(str::to_owned),
-        token_file: dir.join("athanor.token"),
-    }
+    Config { addr: addr.parse().unwrap(), token: token.map(str::to_owned), ..Config::in_folder(dir) }
 }
 
 fn workspace_root() -> PathBuf {

@@ -25,7 +25,7 @@ Examples:
   athanor serve                            # server and dashboard on :3000
   athanor experiments                      # what can be configured
   athanor instances create --experiment sleeper --name quick --set seconds=2
-  athanor runs start <INSTANCE> --follow   # live; exit 0/1/2 by outcome
+  athanor runs start <INSTANCE> --follow   # live; exit 0/3/4 by outcome
   athanor runs list --status failed --json # raw JSON for scripts
   ATHANOR_URL=http://gpu-box:3000 athanor runs list";
 
@@ -319,11 +319,11 @@ pub(crate) enum RunsCommand {
         /// The instance to run.
         instance: InstanceId,
         /// Stream the run live: log lines, a progress bar, results, then a summary line. Exit status: 0 completed,
-        /// 1 failed, 2 cancelled, 130 Ctrl-C.
+        /// 3 failed, 4 cancelled, 130 Ctrl-C.
         #[arg(long, short = 'f', conflicts_with = "wait")]
         follow: bool,
-        /// Wait for the run's end without streaming, print a summary, and exit 0 completed, 1 failed,
-        /// 2 cancelled.
+        /// Wait for the run's end without streaming, print a summary, and exit 0 completed, 3 failed,
+        /// 4 cancelled.
         #[arg(long)]
         wait: bool,
     },
@@ -401,7 +401,8 @@ const START_HELP: &str = concat!(
     "While following, log lines print as they arrive (time, level, message), a progress bar stays at the bottom, \
 results print as `key = value`, and a summary line ends it.
 
-Exit status: 0 the run completed, 1 it failed (or an error), 2 it was cancelled, 130 you pressed Ctrl-C.
+Exit status: 0 the run completed, 3 it failed, 4 it was cancelled, 130 you pressed Ctrl-C; 1 when the command \
+itself did not get done (the server refused it or could not be reached), 2 for a wrong command line.
 
 Ctrl-C stops following only: the run goes on on the server. To stop the run itself, use `athanor runs cancel \
 <RUN>`."
@@ -417,8 +418,8 @@ const LOGS_HELP: &str = concat!(
     "With --follow: while following, log lines print as they arrive (time, level, message), a progress bar stays \
 at the bottom, and a summary line ends it.
 
-Exit status with --follow: 0 the run completed, 1 it failed (or an error), 2 it was cancelled, 130 you pressed \
-Ctrl-C. Ctrl-C stops following only: the run goes on on the server. To stop the run itself, use `athanor runs \
+Exit status with --follow: 0 the run completed, 3 it failed, 4 it was cancelled, 130 you pressed Ctrl-C; 1 when \
+the command itself did not get done. Ctrl-C stops following only: the run goes on on the server. To stop the run itself, use `athanor runs \
 cancel <RUN>`."
 );
 

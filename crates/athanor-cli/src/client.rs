@@ -16,7 +16,8 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a response may stay silent before the connection counts as dead. Longer than the server's longest
-/// deliberate silence (`/runs/{id}/wait` holds for 30 s; event streams send keep-alive comments more often).
+/// deliberate silence (the CLI asks `/runs/{id}/wait` to hold for 30 s at most; event streams send keep-alive
+/// comments more often).
 const READ_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A client of one Athanor server.

@@ -3,22 +3,26 @@
 //! | status | meaning |
 //! | --- | --- |
 //! | 0 | the command succeeded; for `--follow`/`--wait`, the run completed |
-//! | 1 | an error (the message says which), or the followed run failed |
-//! | 2 | the followed run was cancelled |
+//! | 1 | the command did not get done: the server refused it or could not be reached (the message says which) |
+//! | 2 | the command line itself is wrong (clap's usage errors), before anything is asked of the server |
+//! | 3 | the followed run failed |
+//! | 4 | the followed run was cancelled |
 //! | 130 | Ctrl-C stopped the following (the run itself goes on) |
 //! | 141 | the reader of standard output went away (`… | head`); nothing is printed |
 //!
-//! Clap's own usage errors exit with 2 as well, before anything is asked of the server.
+//! Each outcome has its own status, so a CI job can tell a failed experiment (3) from a broken pipeline (1, 2).
 
 use athanor_core::RunStatus;
 use std::process::ExitCode;
 
 /// The command did what it was asked.
 pub const SUCCESS: u8 = 0;
-/// Something went wrong, or the followed run failed.
+/// The command did not get done: refused by the server, the server unreachable, or a local problem.
 pub const FAILURE: u8 = 1;
+/// The followed run failed.
+pub const RUN_FAILED: u8 = 3;
 /// The followed run was cancelled.
-pub const CANCELLED: u8 = 2;
+pub const CANCELLED: u8 = 4;
 /// Ctrl-C ended the following: 128 + SIGINT, the shell's convention for a process stopped by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 /// Standard output was closed by its reader: 128 + SIGPIPE, what a process killed by SIGPIPE reports (Rust
@@ -29,7 +33,7 @@ pub const BROKEN_PIPE: u8 = 141;
 pub fn for_status(status: RunStatus) -> Option<u8> {
     match status {
         RunStatus::Completed => Some(SUCCESS),
-        RunStatus::Failed => Some(FAILURE),
+        RunStatus::Failed => Some(RUN_FAILED),
         RunStatus::Cancelled => Some(CANCELLED),
         RunStatus::Pending | RunStatus::Running => None,
     }
@@ -47,8 +51,8 @@ mod tests {
     #[test]
     fn every_terminal_status_has_its_own_exit_code() {
         assert_eq!(for_status(RunStatus::Completed), Some(0));
-        assert_eq!(for_status(RunStatus::Failed), Some(1));
-        assert_eq!(for_status(RunStatus::Cancelled), Some(2));
+        assert_eq!(for_status(RunStatus::Failed), Some(3));
+        assert_eq!(for_status(RunStatus::Cancelled), Some(4));
         for status in RunStatus::ALL {
             assert_eq!(for_status(status).is_some(), status.is_terminal(), "{status}");
         }

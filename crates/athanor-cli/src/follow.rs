@@ -130,8 +130,9 @@ impl State {
         None
     }
 
-    /// After the stream closed: the run, when the last thing heard of it is that it ended. (A stream opened on a
-    /// finished run sends its snapshot and the remaining records, then closes without a status event.)
+    /// After the stream closed: the run, when the last thing heard of it is that it ended. (The server closes a
+    /// run's stream after its terminal status event; a proxy may cut it after the snapshot of a finished run, which
+    /// already says how it ended.)
     fn ended(&self) -> Option<Run> {
         self.run.clone().filter(|run| run.status.is_terminal())
     }

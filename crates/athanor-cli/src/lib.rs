@@ -51,7 +51,7 @@ use std::process::ExitCode;
 ///
 /// Errors are printed to standard error here (`error: …`, the server's field errors one per line, a hint when
 /// there is an obvious next step) and exit with 1. Following a run (`--follow`, `--wait`) exits 0 when it
-/// completed, 1 when it failed, 2 when it was cancelled, and 130 when Ctrl-C stopped the following.
+/// completed, 3 when it failed, 4 when it was cancelled, and 130 when Ctrl-C stopped the following (see `exit`).
 pub async fn run(cli: Cli) -> ExitCode {
     match commands::run(cli).await {
         Ok(code) => code,

@@ -65,7 +65,7 @@ async fn server_ending(status: &'static str, error: Option<&'static str>) -> Fak
 #[tokio::test]
 async fn following_a_run_exits_with_its_outcome() {
     for (status, error, code) in
-        [("completed", None, 0), ("failed", Some("boom: step 3 diverged"), 1), ("cancelled", Some("cancelled"), 2)]
+        [("completed", None, 0), ("failed", Some("boom: step 3 diverged"), 3), ("cancelled", Some("cancelled"), 4)]
     {
         let server = server_ending(status, error).await;
         let exit = athanor(&server, &["runs", "start", INSTANCE, "--follow"]).await;
@@ -81,7 +81,7 @@ async fn following_a_run_exits_with_its_outcome() {
 #[tokio::test]
 async fn json_following_exits_the_same_way() {
     let server = server_ending("failed", Some("boom")).await;
-    assert_eq!(athanor(&server, &["--json", "runs", "logs", RUN, "--follow"]).await, ExitCode::from(1));
+    assert_eq!(athanor(&server, &["--json", "runs", "logs", RUN, "--follow"]).await, ExitCode::from(3));
 }
 
 #[tokio::test]
@@ -114,8 +114,9 @@ async fn a_dropped_stream_is_resumed_after_the_last_seq_seen() {
 }
 
 #[tokio::test]
-async fn a_stream_of_a_finished_run_ends_without_a_status_event() {
-    // Opened on a run that had already failed: the snapshot says so, the records follow, the stream closes.
+async fn a_stream_that_closes_after_a_finished_runs_snapshot_still_ends_with_its_outcome() {
+    // Opened on a run that had already failed, and closed (by a proxy, say) before the closing status event: the
+    // snapshot already says how the run ended, so the CLI does not wait for more.
     let server = FakeServer::start(|_: &Request| {
         Reply::events(
             &[
@@ -126,7 +127,7 @@ async fn a_stream_of_a_finished_run_ends_without_a_status_event() {
         )
     })
     .await;
-    assert_eq!(athanor(&server, &["runs", "logs", RUN, "--follow"]).await, ExitCode::from(1));
+    assert_eq!(athanor(&server, &["runs", "logs", RUN, "--follow"]).await, ExitCode::from(3));
     assert_eq!(server.requests().len(), 1);
 }
 

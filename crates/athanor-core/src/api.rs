@@ -1,8 +1,8 @@
 //! The shapes every front end exchanges with the service: what a request carries and what an answer holds.
 //!
-//! The JSON API (`/api/v1`), the MCP tools, the `athanor` CLI and the dashboard's server functions all speak
-//! these types, so a field has one name everywhere. They are plain serde data and compile to WebAssembly with the
-//! rest of this crate.
+//! The JSON API (`/api/v1`), the `athanor` CLI and the dashboard's server functions speak these types, so a field
+//! has one name in all of them; the MCP tools answer with them too, under argument names of their own. They are
+//! plain serde data and compile to WebAssembly with the rest of this crate.
 
 use crate::experiment::ExperimentDefinition;
 use crate::model::{Instance, LogRecord, ResultRecord, Run};

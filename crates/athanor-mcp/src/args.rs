@@ -158,7 +158,7 @@ pub struct ResultDetails {
 pub struct WaitForRun {
     /// The run's id (a UUID).
     pub id: String,
-    /// Give up after this many seconds (default 60, at most 600) and answer with the run as it is then.
+    /// Give up after this many seconds (default 30, at most 600) and answer with the run as it is then.
     #[serde(default)]
     #[schemars(range(max = 600))]
     pub timeout_s: Option<u64>,

@@ -31,12 +31,6 @@ const DEFAULT_LOG_TAIL: u32 = 100;
 /// The most log lines `get_run_logs` returns: a tail an agent can read, not an export.
 const MAX_LOG_TAIL: u32 = 1_000;
 
-/// How long `wait_for_run` waits when `timeout_s` is not given.
-const DEFAULT_WAIT_S: u64 = 60;
-/// The longest `wait_for_run` waits. A call this long survives clients' read timeouts only because answers are
-/// server-sent events with keep-alives (see [`crate::service`]); the agent calls again to wait longer.
-const MAX_WAIT_S: u64 = 600;
-
 /// Result records read per page while summarising a run (the service caps a page at its own maximum).
 const RESULT_PAGE: u32 = 5_000;
 
@@ -369,7 +363,7 @@ impl AthanorMcp {
         )
     }
 
-    /// Wait until a run has ended (completed, failed or cancelled) or timeout_s seconds have passed (default 60,
+    /// Wait until a run has ended (completed, failed or cancelled) or timeout_s seconds have passed (default 30,
     /// at most 600), whichever comes first. Use it after start_run instead of polling get_run. Answers {"run":
     /// {...}, "ended": true|false}; when ended is false the run is still pending or running: call again to keep
     /// waiting.
@@ -378,7 +372,7 @@ impl AthanorMcp {
         answer(
             async {
                 let id = run_id(&args.id, "id")?;
-                let timeout = Duration::from_secs(args.timeout_s.unwrap_or(DEFAULT_WAIT_S).min(MAX_WAIT_S));
+                let timeout = args.timeout_s.map(Duration::from_secs);
                 self.service.wait_for_run(id, timeout).await
             }
             .await,

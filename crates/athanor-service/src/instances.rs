@@ -44,8 +44,19 @@ impl Service {
         let mut fields = Vec::new();
         let name = parse_field(&mut fields, "name", InstanceName::parse(&input.name));
         let description = parse_field(&mut fields, "description", Description::parse(&input.description));
-        let experiment = self.experiment_field(&input.experiment)?;
-        let config = self.config_field(&mut fields, &experiment, &input.config);
+        // A bad experiment is reported with the other fields; only the configuration check needs a good one.
+        let experiment = match self.experiment_field(&input.experiment) {
+            Ok(experiment) => Some(experiment),
+            Err(error) => {
+                fields.push(error);
+                None
+            }
+        };
+        let config =
+            experiment.as_ref().and_then(|experiment| self.config_field(&mut fields, experiment, &input.config));
+        let Some(experiment) = experiment else {
+            return Err(ServiceError::invalid_fields(fields));
+        };
         let (Some(name), Some(description), Some(config)) = (name, description, config) else {
             return Err(ServiceError::invalid_fields(fields));
         };
@@ -119,15 +130,12 @@ impl Service {
         Ok(())
     }
 
-    /// The experiment of a new instance: a valid name that this server can run.
-    fn experiment_field(&self, text: &str) -> ServiceResult<ExperimentName> {
-        let name = ExperimentName::parse(text.trim())
-            .map_err(|error| ServiceError::invalid_field("experiment", error.to_string()))?;
+    /// The experiment of a new instance: a valid name that this server can run, or why not.
+    fn experiment_field(&self, text: &str) -> Result<ExperimentName, FieldError> {
+        let refused = |message: String| FieldError { path: "experiment".into(), message };
+        let name = ExperimentName::parse(text.trim()).map_err(|error| refused(error.to_string()))?;
         if self.runtime.registry().get(name.as_str()).is_none() {
-            return Err(ServiceError::invalid_field(
-                "experiment",
-                format!("no experiment named {:?} on this server", name.as_str()),
-            ));
+            return Err(refused(format!("no experiment named {:?} on this server", name.as_str())));
         }
         Ok(name)
     }

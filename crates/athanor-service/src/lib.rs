@@ -29,7 +29,7 @@ mod runs;
 
 pub use error::ServiceError;
 pub use records::{MAX_COMPARED, MAX_RECORDS};
-pub use runs::{RunQuery, MAX_PAGE};
+pub use runs::{RunQuery, DEFAULT_WAIT, MAX_PAGE, MAX_WAIT};
 
 use athanor_core::{InstanceId, RunId};
 use athanor_runtime::command::CommandManifest;
@@ -60,7 +60,7 @@ impl Service {
         &self.runtime
     }
 
-    /// The database, for exports that stream pages straight out of it.
+    /// The database itself, for tests and tools that inspect it; front ends go through the operations above.
     pub fn store(&self) -> &Store {
         &self.store
     }

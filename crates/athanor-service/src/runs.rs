@@ -10,6 +10,13 @@ use std::time::Duration;
 /// The most runs one page lists, whatever `limit` asks for.
 pub const MAX_PAGE: u32 = 500;
 
+/// How long [`Service::wait_for_run`] waits when the caller names no time.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// The longest one wait lasts, whatever the caller asks: a client that wants longer asks again (the answer says
+/// whether the run ended), so no request holds a connection for hours.
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
+
 /// Which runs to list, newest first, and from where.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunQuery {
@@ -79,7 +86,9 @@ impl Service {
     }
 
     /// Wait until the run has ended or `timeout` has passed, whichever is first; answers the run as it is then.
-    pub async fn wait_for_run(&self, id: RunId, timeout: Duration) -> ServiceResult<WaitOutcome> {
+    /// `None` waits [`DEFAULT_WAIT`]; no wait lasts longer than [`MAX_WAIT`].
+    pub async fn wait_for_run(&self, id: RunId, timeout: Option<Duration>) -> ServiceResult<WaitOutcome> {
+        let timeout = timeout.unwrap_or(DEFAULT_WAIT).min(MAX_WAIT);
         match tokio::time::timeout(timeout, self.runtime.wait_for_end(id)).await {
             Ok(ended) => Ok(WaitOutcome { run: ended?, ended: true }),
             Err(_) => Ok(WaitOutcome { run: self.run(id).await?, ended: false }),

@@ -1,15 +1,17 @@
 //! Who may use a server that listens beyond loopback: whoever holds its token.
 //!
-//! Threat model (also in ARCHITECTURE.md): on a loopback bind only processes of this machine can connect, and the
-//! Host/Origin checks in [`super::guard`] keep web pages out, so no token is asked. On any other bind, anyone who
-//! can reach the port could start runs (which execute the operator's code with the operator's rights), read every
-//! configuration and result, and delete instances; so every request needs the token. Scripts, the CLI and MCP
+//! Threat model (also in ARCHITECTURE.md): on a plain loopback bind only processes of this machine can connect, and
+//! the Host/Origin checks in [`super::guard`] keep web pages out, so no token is asked unless the operator sets one
+//! (`ATHANOR_TOKEN`, e.g. on a machine shared with other accounts). On any other bind, or behind a proxy
+//! (`ATHANOR_ALLOWED_HOSTS`), anyone who can reach the port could start runs (which execute the operator's code with
+//! the operator's rights), read every configuration and result, and delete instances; so every request needs the
+//! token. Scripts, the CLI and MCP
 //! clients send it as `Authorization: Bearer <token>`; a browser exchanges it once at `/login` for a session
 //! cookie (HttpOnly, so page scripts cannot read it; SameSite=Strict, so another site cannot ride on it). The
 //! token travels in clear over plain HTTP: put a TLS proxy in front of a server reachable from untrusted networks.
 //!
-//! What stays open without a token: `/login` itself and the static build artefacts (`/pkg/…`, `/favicon.svg`),
-//! which hold no data.
+//! What stays open without a token: `/login` itself and the static build files that exist (`/pkg/…`,
+//! `/favicon.svg`), which hold no data. A missing static file is not open: the fallback behind it renders pages.
 
 use athanor_core::api::{ErrorBody, ErrorCode};
 use axum::extract::{Request, State};
@@ -19,7 +21,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The shortest token accepted: shorter ones can be guessed.
@@ -35,20 +37,32 @@ const SESSION_COOKIE: &str = "athanor_session";
 /// The token a server requires, and the browser sessions opened with it.
 pub struct Access {
     token: String,
+    /// The folder of the static build files, which are served without a token.
+    site_root: PathBuf,
     /// Session ids handed out, in login order (oldest first), so the cap drops the oldest.
     sessions: Mutex<Vec<String>>,
 }
 
 impl Access {
-    /// Require `token` (at least [`MIN_TOKEN_LEN`] characters).
-    pub fn new(token: String) -> anyhow::Result<Access> {
+    /// Require `token` (at least [`MIN_TOKEN_LEN`] characters); the files under `site_root` stay open.
+    pub fn new(token: String, site_root: PathBuf) -> anyhow::Result<Access> {
         if token.trim().len() < MIN_TOKEN_LEN {
             anyhow::bail!(
-                "ATHANOR_TOKEN is too short ({} characters); use at least {MIN_TOKEN_LEN}, e.g. from `openssl rand -hex 32`",
+                "the access token (ATHANOR_TOKEN or its token file) is too short ({} characters); use at least \
+                 {MIN_TOKEN_LEN}, e.g. from `openssl rand -hex 32`",
                 token.trim().len()
             );
         }
-        Ok(Access { token: token.trim().to_owned(), sessions: Mutex::new(Vec::new()) })
+        Ok(Access { token: token.trim().to_owned(), site_root, sessions: Mutex::new(Vec::new()) })
+    }
+
+    /// `/favicon.svg` or a file under `/pkg/` that exists in the site folder (no `..` can leave it).
+    fn is_static_file(&self, path: &str) -> bool {
+        let static_path = path == "/favicon.svg" || path.starts_with("/pkg/");
+        let relative = path.trim_start_matches('/');
+        static_path
+            && !relative.split('/').any(|part| part == ".." || part.is_empty())
+            && self.site_root.join(relative).is_file()
     }
 
     fn accepts_token(&self, given: &str) -> bool {
@@ -72,10 +86,13 @@ impl Access {
 
     /// Whether the request carries the token or a live session.
     fn admits(&self, headers: &HeaderMap) -> bool {
+        // The scheme name is case-insensitive (RFC 9110); some clients send `bearer`.
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token);
         if bearer.is_some_and(|token| self.accepts_token(token)) {
             return true;
         }
@@ -105,6 +122,15 @@ pub fn resolve_token(from_env: Option<String>, file: &Path) -> anyhow::Result<St
         return Ok(token);
     }
     if file.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                "the token file can be read by other accounts (mode {:o}); `chmod 600` it",
+                mode & 0o777
+            );
+        }
         return std::fs::read_to_string(file).map(|text| text.trim().to_owned()).with_context(|| {
             format!("could not read the token file {}; set ATHANOR_TOKEN or fix the file", file.display())
         });
@@ -131,7 +157,7 @@ fn write_private(file: &Path, token: &str) -> std::io::Result<()> {
 /// everything else 401.
 pub async fn require_token(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let open = path == "/login" || path.starts_with("/pkg/") || path == "/favicon.svg";
+    let open = path == "/login" || access.is_static_file(path);
     if open || access.admits(request.headers()) {
         return next.run(request).await;
     }
@@ -164,10 +190,18 @@ fn url_escape(text: &str) -> String {
         .collect()
 }
 
-/// Where to go after logging in: a path on this server only, never another site (`//evil.example`).
+/// Where to go after logging in: a path on this server only, never another site. Only visible ASCII is accepted
+/// (browsers drop tabs and newlines from URLs, so `/\t/evil.example` would become `//evil.example`), and the second
+/// character must not start an authority (`//evil.example`, `/\\evil.example`).
 fn local_target(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        Some(path)
+            if path.starts_with('/')
+                && path.bytes().all(|b| (0x21..=0x7e).contains(&b))
+                && !matches!(path.as_bytes().get(1), Some(b'/' | b'\\')) =>
+        {
+            path.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -224,8 +258,9 @@ fn login_page(next: &str, error: Option<&str>) -> Html<String> {
 <main class="page login">
 <section class="card">
 <h1>Athanor</h1>
-<p>This server is reachable from the network, so it asks for its access token once. The operator saw it when
-the server first started (it is in <code>athanor.token</code> beside the server, or in <code>ATHANOR_TOKEN</code>).</p>
+<p>This server is reachable from the network, so it asks for its access token once. The operator has it: it is
+the server's <code>ATHANOR_TOKEN</code>, or the token file the server named when it first started
+(<code>athanor.token</code> unless <code>ATHANOR_TOKEN_FILE</code> says otherwise).</p>
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{next}">
 <label for="token">Access token</label>
@@ -247,7 +282,7 @@ mod tests {
 
     #[test]
     fn short_tokens_are_refused_with_the_reason() {
-        let error = Access::new("short".into()).err().unwrap().to_string();
+        let error = Access::new("short".into(), PathBuf::new()).err().unwrap().to_string();
         assert!(error.contains("too short"), "{error}");
     }
 
@@ -256,6 +291,9 @@ mod tests {
         assert_eq!(local_target(Some("/runs?status=failed")), "/runs?status=failed");
         assert_eq!(local_target(Some("//evil.example/")), "/");
         assert_eq!(local_target(Some("https://evil.example/")), "/");
+        assert_eq!(local_target(Some("/\t/evil.example/")), "/", "a tab browsers would drop");
+        assert_eq!(local_target(Some("/\n/evil.example/")), "/");
+        assert_eq!(local_target(Some("/\\evil.example/")), "/");
         assert_eq!(local_target(None), "/");
     }
 
@@ -273,7 +311,7 @@ mod tests {
 
     #[test]
     fn sessions_are_bounded_and_checked_exactly() {
-        let access = Access::new("0123456789abcdef0123".into()).unwrap();
+        let access = Access::new("0123456789abcdef0123".into(), PathBuf::new()).unwrap();
         let first = access.open_session();
         assert!(access.has_session(&first) && !access.has_session("nope"));
         for _ in 0..MAX_SESSIONS {

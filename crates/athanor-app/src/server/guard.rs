@@ -11,7 +11,7 @@ use crate::error::AppError;
 use athanor_core::api::{ErrorBody, ErrorCode};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -27,8 +27,8 @@ pub struct HostPolicy {
 }
 
 impl HostPolicy {
-    /// Loopback binds accept only loopback names on the bound port; other binds accept any host unless
-    /// `extra` (from `ATHANOR_ALLOWED_HOSTS`) lists some.
+    /// Loopback binds accept only loopback names on the bound port (plus `extra`); other binds accept exactly the
+    /// names in `extra` (from `ATHANOR_ALLOWED_HOSTS`) or, when it is empty, IP addresses and `localhost`.
     pub fn for_address(addr: SocketAddr, extra: &[String]) -> HostPolicy {
         let port = addr.port();
         let mut allowed: Vec<String> = extra.to_vec();
@@ -77,6 +77,17 @@ fn refuse(message: String) -> Response {
 /// The middleware: check `Host` and `Origin`, run the request, then give server-function errors a 4xx/5xx status
 /// that matches what went wrong.
 pub async fn guard(State(policy): State<Arc<HostPolicy>>, request: Request, next: Next) -> Response {
+    let mut response = checked(&policy, request, next).await;
+    // On every answer, refusals included: no other site may frame a page (a framed dashboard could be clicked
+    // through by a page on top of it: Start, Delete), and no answer is sniffed into another content type.
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn checked(policy: &HostPolicy, request: Request, next: Next) -> Response {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
     if !policy.accepts(&host) {
         return refuse(format!("this server does not answer to Host {host:?}"));

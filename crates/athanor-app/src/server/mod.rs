@@ -40,8 +40,9 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// The manifest of command experiments (`athanor.toml`), if any; re-read whenever it changes.
     pub experiments_manifest: Option<PathBuf>,
-    /// The access token required on a non-loopback address (`ATHANOR_TOKEN`); `None` takes it from
-    /// `token_file`, creating that file on first start. Ignored on loopback, where no token is asked.
+    /// The access token every client must send (`ATHANOR_TOKEN`). Required on a non-loopback address and behind a
+    /// proxy (`ATHANOR_ALLOWED_HOSTS`), where `None` takes it from `token_file`, creating that file on first start;
+    /// on a plain loopback bind `None` means no token is asked, and a token given is required all the same.
     pub token: Option<String>,
     /// Where the token is kept when `token` is not given (`ATHANOR_TOKEN_FILE`, default `./athanor.token`).
     pub token_file: PathBuf,
@@ -51,6 +52,22 @@ pub struct Config {
 pub const DEFAULT_MANIFEST: &str = "athanor.toml";
 
 impl Config {
+    /// A server on a free loopback port (`127.0.0.1:0`) over a SQLite file in `dir`, with the site files, the
+    /// token file (unused on loopback) and nothing else there: no demo instances, no manifest, no token. Tests and
+    /// programs that embed a server start from this and change what they need.
+    pub fn in_folder(dir: &std::path::Path) -> Config {
+        Config {
+            database_url: format!("sqlite://{}", dir.join("athanor.db").display()),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            site_root: dir.to_owned(),
+            seed_demos: false,
+            runtime: RuntimeConfig::default(),
+            experiments_manifest: None,
+            token: None,
+            token_file: dir.join("athanor.token"),
+        }
+    }
+
     /// Read `DATABASE_URL` (default `sqlite://athanor.db`), `ATHANOR_ADDR` (default `127.0.0.1:3000`, also taken
     /// from cargo-leptos' `LEPTOS_SITE_ADDR`), `LEPTOS_SITE_ROOT` (default `target/site`) and
     /// `ATHANOR_SEED_DEMOS` (`0` turns seeding off), `ATHANOR_MAX_CONCURRENT_RUNS` (default 8),
@@ -149,12 +166,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             (Some(Arc::new(manifest)), registry)
         }
     };
-    // Beyond loopback every client needs the token; a server that cannot have one does not start.
-    let access = if config.addr.ip().is_loopback() {
+    // Every client needs the token beyond loopback, behind a proxy (other machines reach a loopback server through
+    // it), and whenever the operator set one; a server that cannot have a good token does not start.
+    let behind_proxy = !extra_hosts().is_empty();
+    let access = if config.addr.ip().is_loopback() && !behind_proxy && config.token.is_none() {
         None
     } else {
         let token = access::resolve_token(config.token.clone(), &config.token_file)?;
-        Some(Arc::new(access::Access::new(token)?))
+        Some(Arc::new(access::Access::new(token, config.site_root.clone())?))
     };
     // Opened only once the experiments are known to be fine: a refused start writes nothing.
     let store = Store::connect(&config.database_url).await?;
@@ -189,13 +208,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let manifest_watch = manifest.as_ref().map(|manifest| manifest.clone().watch(runtime.clone()));
     let service = Service::new(store, runtime, manifest);
     let state = AppState { leptos_options, service };
-    let extra_hosts: Vec<String> = std::env::var("ATHANOR_ALLOWED_HOSTS")
-        .unwrap_or_default()
-        .split(',')
-        .map(|host| host.trim().to_owned())
-        .filter(|host| !host.is_empty())
-        .collect();
-    let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts));
+    let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts()));
     let mut router = router(state.clone(), policy.hosts().to_vec());
     if let Some(access) = access {
         router = router
@@ -216,6 +229,16 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         }
     });
     Ok(Server { addr, state, task, manifest_watch })
+}
+
+/// `ATHANOR_ALLOWED_HOSTS`: the `host:port` names a proxy in front of the server forwards.
+fn extra_hosts() -> Vec<String> {
+    std::env::var("ATHANOR_ALLOWED_HOSTS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .collect()
 }
 
 /// Every front end over the one service: the pages and their server functions (`/api/<name>`), the JSON API
