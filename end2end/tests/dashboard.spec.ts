@@ -47,3 +47,16 @@ test('unknown pages and bad ids say so instead of crashing', async ({ page }) =>
   await page.goto('/instances/00000000-0000-4000-8000-000000000000');
   await expect(page.getByRole('alert')).toContainText('no instance with id');
 });
+
+test('Esc leaves the instance form even while the cursor is in a field', async ({ page }) => {
+  await page.goto('/instances/new');
+  await hydrated(page);
+  const name = page.locator('#field-name');
+  await name.fill('half typed');
+  // Letters typed in a field are text, never shortcuts: "n" does not open a new form.
+  await name.press('n');
+  await expect(name).toHaveValue('half typedn');
+  await name.press('Escape');
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole('heading', { name: 'Instances' })).toBeVisible();
+});

@@ -8,7 +8,8 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-/// Run `action` when `key` is pressed outside text inputs (single-key shortcuts such as `n` and `r`).
+/// Run `action` when `key` is pressed outside text inputs (single-key shortcuts such as `n` and `r`); `Escape`
+/// also works from inside a field.
 pub fn on_shortcut(key: &'static str, action: impl Fn() + 'static) {
     #[cfg(feature = "hydrate")]
     {
@@ -17,11 +18,19 @@ pub fn on_shortcut(key: &'static str, action: impl Fn() + 'static) {
             if ev.key() != key || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
                 return;
             }
-            let typing = ev
+            let tag = ev
                 .target()
                 .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|element| matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
-            if !typing {
+                .map(|element| element.tag_name())
+                .unwrap_or_default();
+            // Esc leaves a form or a dialog even from inside a text field, which has no use of its own for it; a
+            // select does (it closes its list). Letter shortcuts stay off while typing.
+            let shortcut_allowed = match tag.as_str() {
+                "INPUT" | "TEXTAREA" => key == "Escape",
+                "SELECT" => false,
+                _ => true,
+            };
+            if shortcut_allowed {
                 ev.prevent_default();
                 action();
             }
