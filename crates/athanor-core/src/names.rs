@@ -16,6 +16,12 @@ pub enum NameError {
         /// The form field, e.g. `name`.
         field: &'static str,
     },
+    /// Contains a NUL character, which no database column can hold as text.
+    #[error("{field} must not contain NUL characters")]
+    Nul {
+        /// The form field, e.g. `name`.
+        field: &'static str,
+    },
     /// Longer than the field allows.
     #[error("{field} must be at most {max} characters (got {len})")]
     TooLong {
@@ -32,13 +38,17 @@ impl NameError {
     /// The form field the error belongs to.
     pub fn field(&self) -> &'static str {
         match self {
-            NameError::Empty { field } | NameError::TooLong { field, .. } => field,
+            NameError::Empty { field } | NameError::Nul { field } | NameError::TooLong { field, .. } => field,
         }
     }
 }
 
 fn parse_bounded(raw: &str, field: &'static str, max: usize, allow_empty: bool) -> Result<String, NameError> {
     let trimmed = raw.trim();
+    // PostgreSQL cannot store NUL in text; refusing it here names the field instead of failing in the database.
+    if trimmed.contains('\0') {
+        return Err(NameError::Nul { field });
+    }
     if trimmed.is_empty() && !allow_empty {
         return Err(NameError::Empty { field });
     }
@@ -115,6 +125,13 @@ parsed_string!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_character_is_refused_by_field() {
+        let error = InstanceName::parse("a\0b").unwrap_err();
+        assert_eq!(error.to_string(), "name must not contain NUL characters");
+        assert!(Description::parse("notes\0").is_err());
+    }
 
     #[test]
     fn names_are_trimmed() {

@@ -27,6 +27,9 @@ pub struct RuntimeConfig {
     pub channel_capacity: usize,
     /// Events a run's live topic buffers per viewer before the viewer lags (and catches up from the database).
     pub event_buffer: usize,
+    /// Runs that may wait as `pending` at once; a start beyond it is refused (a script in a loop cannot queue
+    /// without bound).
+    pub max_queued_runs: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -37,6 +40,7 @@ impl Default for RuntimeConfig {
             run_timeout: Some(Duration::from_secs(24 * 3_600)),
             channel_capacity: 8_192,
             event_buffer: crate::hub::DEFAULT_RUN_TOPIC_CAPACITY,
+            max_queued_runs: 10_000,
         }
     }
 }
@@ -73,6 +77,9 @@ pub enum RuntimeError {
     /// The run has already ended.
     #[error("run {0} has already finished")]
     AlreadyFinished(RunId),
+    /// As many runs as the queue holds are already waiting.
+    #[error("{0} runs are already waiting to start, the most this server queues; start more once some have run")]
+    QueueFull(usize),
     /// The database refused.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -231,6 +238,10 @@ impl Runtime {
     /// Create a run of `instance_id` (with its own copy of the configuration and the experiment's version) and
     /// queue it. Returns the new `pending` run.
     pub async fn start(&self, instance_id: InstanceId) -> Result<Run, RuntimeError> {
+        let waiting = lock(&self.inner.queue).waiting.len();
+        if waiting >= self.inner.config.max_queued_runs.max(1) {
+            return Err(RuntimeError::QueueFull(waiting));
+        }
         let instance =
             self.inner.store.get_instance(instance_id).await?.ok_or(RuntimeError::InstanceNotFound(instance_id))?;
         let registry = self.registry();

@@ -378,6 +378,24 @@ async fn a_hung_run_times_out_and_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_more_starts_and_creates_no_run() {
+    let h = harness(RuntimeConfig { max_concurrent_runs: 1, max_queued_runs: 2, ..fast_config() }).await;
+    let instance = instance(&h, "gated", json!({})).await;
+    let running = h.runtime().start(instance).await.unwrap();
+    wait_for_progress(&h, running.id).await;
+    for _ in 0..2 {
+        h.runtime().start(instance).await.unwrap();
+    }
+    let refused = h.runtime().start(instance).await.unwrap_err();
+    assert!(matches!(refused, athanor_runtime::RuntimeError::QueueFull(2)), "{refused:?}");
+    assert!(refused.to_string().contains("already waiting"), "{refused}");
+    assert_eq!(h.store().list_runs(instance).await.unwrap().len(), 3, "the refused start created no run");
+    for run in h.store().list_runs(instance).await.unwrap() {
+        let _ = h.runtime().cancel(run.id).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_beyond_the_limit_wait_pending_and_start_in_order() {
     let h = harness(RuntimeConfig { max_concurrent_runs: 2, ..fast_config() }).await;
     let instance = instance(&h, "gated", json!({})).await;

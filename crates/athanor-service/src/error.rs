@@ -117,7 +117,7 @@ impl From<RuntimeError> for ServiceError {
             RuntimeError::UnknownExperiment { .. } => {
                 ServiceError::Invalid { message: error.to_string(), fields: Vec::new() }
             }
-            RuntimeError::AlreadyFinished(_) => ServiceError::Conflict(error.to_string()),
+            RuntimeError::AlreadyFinished(_) | RuntimeError::QueueFull(_) => ServiceError::Conflict(error.to_string()),
             RuntimeError::Store(store) => store.into(),
         }
     }

@@ -111,9 +111,16 @@ impl Service {
         .await
     }
 
-    /// Delete an instance with its runs, logs and results. Its active runs are cancelled first and waited for (at
-    /// most the cancel grace period), so their viewers see a final status and no writer batch races the delete.
+    /// Delete an instance with its runs, logs and results. New runs of it are refused from the start of the delete;
+    /// its active runs are cancelled and waited for (at most the cancel grace period), so their viewers see a final
+    /// status and no writer batch races the delete.
     pub async fn delete_instance(&self, id: InstanceId) -> ServiceResult<()> {
+        // From here no run of this instance starts, and the starts already under way have created their runs.
+        let _closed = self
+            .gate
+            .close(id)
+            .await
+            .ok_or_else(|| ServiceError::Conflict(format!("instance {id} is already being deleted")))?;
         let active: Vec<_> =
             self.store.list_runs(id).await?.into_iter().filter(|run| !run.status.is_terminal()).collect();
         for run in &active {

@@ -23,6 +23,7 @@
 
 mod error;
 mod experiments;
+mod gate;
 mod instances;
 mod records;
 mod runs;
@@ -46,13 +47,15 @@ pub struct Service {
     store: Store,
     runtime: Runtime,
     manifest: Option<Arc<CommandManifest>>,
+    /// Keeps runs from starting while their instance is being deleted.
+    gate: Arc<gate::InstanceGate>,
 }
 
 impl Service {
     /// The service over `store` and `runtime` (which must use the same store), and the manifest of command
     /// experiments when the server reads one.
     pub fn new(store: Store, runtime: Runtime, manifest: Option<Arc<CommandManifest>>) -> Service {
-        Service { store, runtime, manifest }
+        Service { store, runtime, manifest, gate: Arc::default() }
     }
 
     /// The runtime, for what is not an operation: live streams, shutdown, recovery at start.

@@ -35,7 +35,12 @@ pub struct RunQuery {
 impl Service {
     /// Start a run of an instance: it gets its own copy of the configuration and waits as `pending` while the
     /// server is at its concurrency limit.
+    /// Refused (`Conflict`) while the instance is being deleted, and while the queue is full.
     pub async fn start_run(&self, instance: InstanceId) -> ServiceResult<Run> {
+        let _in_flight = self
+            .gate
+            .start(instance)
+            .ok_or_else(|| ServiceError::Conflict(format!("instance {instance} is being deleted")))?;
         Ok(self.runtime.start(instance).await?)
     }
 

@@ -292,6 +292,10 @@ impl Store {
     /// two racing writers (say, a cancel and a completion) cannot both win: the loser gets
     /// [`StoreError::IllegalTransition`] naming the status it lost to.
     pub async fn transition_run(&self, id: RunId, to: RunStatus, error: Option<&str>) -> Result<Run, StoreError> {
+        // An error message quotes what failed (a program's stderr, a panic payload) and may hold NUL, which
+        // PostgreSQL cannot store: one unstorable message must not leave the run without its terminal status.
+        let cleaned = error.filter(|text| text.contains('\0')).map(|text| text.replace('\0', "\u{FFFD}"));
+        let error = cleaned.as_deref().or(error);
         loop {
             let current = self.get_run(id).await?.ok_or(StoreError::RunNotFound(id))?;
             current.status.transition(to).map_err(|source| StoreError::IllegalTransition { run: id, source })?;

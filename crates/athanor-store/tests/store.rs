@@ -20,6 +20,8 @@ on_both_backends!(
     a_batch_with_a_bad_record_writes_nothing,
     dashboard_summary_counts_runs_and_shows_the_latest,
     missing_things_are_reported_not_invented,
+    an_error_message_with_nul_is_stored_with_the_replacement_character,
+    runs_page_by_keyset_newest_first_without_gaps_or_repeats,
 );
 
 fn log(seq: i64, level: LogLevel, message: &str) -> LogRecord {
@@ -240,4 +242,35 @@ async fn missing_things_are_reported_not_invented(store: Store) {
     );
     assert_eq!(store.get_run(no_run).await.unwrap(), None);
     assert_eq!(store.count_instances().await.unwrap(), 0, "failed calls created nothing");
+}
+
+async fn an_error_message_with_nul_is_stored_with_the_replacement_character(store: Store) {
+    let instance = store.create_instance(&draft("nul")).await.unwrap();
+    let run = store.create_run(instance.id, &json!({}), "1").await.unwrap();
+    store.transition_run(run.id, RunStatus::Running, None).await.unwrap();
+    let failed = store.transition_run(run.id, RunStatus::Failed, Some("stderr: a\0b")).await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed, "the run still ends");
+    assert_eq!(failed.error.as_deref(), Some("stderr: a\u{FFFD}b"));
+}
+
+async fn runs_page_by_keyset_newest_first_without_gaps_or_repeats(store: Store) {
+    use athanor_store::{RunFilter, RunKey};
+    let instance = store.create_instance(&draft("keyset")).await.unwrap();
+    let mut created = Vec::new();
+    for _ in 0..7 {
+        created.push(store.create_run(instance.id, &json!({}), "1").await.unwrap().id);
+    }
+    let filter = RunFilter { instance: Some(instance.id), ..RunFilter::default() };
+    let mut seen = Vec::new();
+    let mut after: Option<RunKey> = None;
+    loop {
+        let page = store.runs_after(&filter, after, 3).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(RunKey { created_at: last.run.created_at, id: last.run.id });
+        seen.extend(page.iter().map(|listing| listing.run.id));
+    }
+    // The same order as the instance's own list (newest first, ties broken by id), each run exactly once.
+    let listed: Vec<RunId> = store.list_runs(instance.id).await.unwrap().into_iter().map(|run| run.id).collect();
+    assert_eq!(seen, listed);
+    assert_eq!(seen.len(), created.len());
 }

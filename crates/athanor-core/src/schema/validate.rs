@@ -159,6 +159,10 @@ pub(super) fn check_scalar(kind: &FieldKind, value: &Value) -> Result<Value, Str
         }
         FieldKind::String { options, min_length, max_length, .. } => {
             let s = value.as_str().ok_or("must be a string")?;
+            // PostgreSQL cannot store NUL inside JSON text: refused here, by field, before anything is written.
+            if s.contains('\0') {
+                return Err("must not contain NUL characters".to_owned());
+            }
             if let Some(options) = options {
                 if !options.iter().any(|o| o == s) {
                     return Err(format!("must be one of: {}", options.join(", ")));

@@ -260,6 +260,10 @@ impl ExperimentReader<'_> {
                 self.push(None, format!("name must be at most {max} characters (it has {len})"));
                 return None;
             }
+            Err(NameError::Nul { .. }) => {
+                self.push(None, "name must not contain NUL characters");
+                return None;
+            }
         };
         self.which = ExperimentRef::Name(name.to_string());
         if !names_seen.insert(name.to_string()) {
