@@ -102,7 +102,7 @@ async fn openapi_json() -> Json<OpenApi> {
         title = "Athanor API",
         description = "Experiments, instances (saved configurations), runs, their logs and results, and \
             comparisons. Every error answer is an `ErrorBody` whose `code` decides the HTTP status: \
-            `invalid_input` 400, `unauthorized` 401, `forbidden` 403, `not_found` 404, `conflict` 409, \
+            `invalid_input` 400, `unauthorized` 401, `forbidden` 403, `not_found` 404, `conflict` 409, `too_large` 413, \
             `internal` 500.",
     ),
     servers((url = "/api/v1", description = "This server")),

@@ -163,6 +163,8 @@ impl CompareParams {
             body = ErrorBody),
         (status = 404, description = "`not_found`: one of the runs does not exist (the message names it)",
             body = ErrorBody),
+        (status = 413, description = "`too_large`: the runs hold more result data than a comparison loads",
+            body = ErrorBody),
     )
 )]
 pub(crate) async fn compare(

@@ -53,13 +53,18 @@ impl Answer {
 }
 
 async fn spawn() -> Api {
+    spawn_with_compare_budget(athanor_service::DEFAULT_COMPARE_BUDGET).await
+}
+
+/// [`spawn`], with a comparison budget of `bytes`.
+async fn spawn_with_compare_budget(bytes: u64) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("a.db").display())).await.unwrap();
     // Naming the demos keeps the linker from dropping their registrations; discovery then finds them.
     assert!(!athanor_demos::definitions().is_empty());
     let registry = Registry::discover().unwrap();
     let runtime = Runtime::new(store.clone(), registry, RuntimeConfig::default());
-    let service = Service::new(store, runtime, None);
+    let service = Service::new(store, runtime, None).with_compare_budget(bytes);
     let app = axum::Router::new()
         .nest("/api/v1", athanor_api::router(service.clone()))
         .merge(athanor_api::export_routes(service));
@@ -391,6 +396,20 @@ async fn two_runs_are_compared_side_by_side_and_bad_selections_are_refused() {
     assert_eq!(api.get("/compare?runs=").await.error(400, "invalid_input"), vec!["runs"]);
     assert_eq!(api.get("/compare").await.error(400, "invalid_input"), vec!["runs"]);
     assert_eq!(api.get(&format!("/compare?runs={run_a},x")).await.error(400, "invalid_input"), vec!["runs"]);
+}
+
+#[tokio::test]
+async fn a_comparison_larger_than_the_budget_is_refused_before_anything_is_loaded() {
+    let api = spawn_with_compare_budget(200).await;
+    let a = api.quick_training_instance("A").await;
+    let (run_a, run_b) = (api.start(&a).await, api.start(&a).await);
+    api.finish(&run_a).await;
+    api.finish(&run_b).await;
+    let refused = api.get(&format!("/compare?runs={run_a},{run_b}")).await;
+    assert!(refused.error(413, "too_large").is_empty());
+    assert!(refused.body["message"].as_str().unwrap().contains("compare fewer runs"), "{:#}", refused.body);
+    let download = api.client.get(format!("{}/export/compare.csv?runs={run_a},{run_b}", api.root)).send().await;
+    assert_eq!(download.unwrap().status().as_u16(), 413, "the download has the same budget");
 }
 
 #[tokio::test]

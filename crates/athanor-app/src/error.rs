@@ -26,6 +26,9 @@ pub enum AppError {
     /// Valid, but the thing is in the wrong state for it (cancelling a run that has already ended).
     #[error("{0}")]
     Conflict(String),
+    /// The answer would exceed the server's budget for it (a comparison of too much data).
+    #[error("{0}")]
+    TooLarge(String),
     /// The server failed; the message says what failed, never a secret.
     #[error("{0}")]
     Server(String),
@@ -65,6 +68,7 @@ impl AppError {
             AppError::NotFound(_) => ErrorCode::NotFound,
             AppError::Invalid { .. } => ErrorCode::InvalidInput,
             AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::TooLarge(_) => ErrorCode::TooLarge,
             AppError::Server(_) | AppError::Transport(_) => ErrorCode::Internal,
         }
     }
@@ -87,6 +91,7 @@ impl From<athanor_service::ServiceError> for AppError {
             ServiceError::NotFound(message) => AppError::NotFound(message),
             ServiceError::Invalid { message, fields } => AppError::Invalid { message, fields },
             ServiceError::Conflict(message) => AppError::Conflict(message),
+            ServiceError::TooLarge(message) => AppError::TooLarge(message),
             ServiceError::Internal(message) => AppError::Server(message),
         }
     }

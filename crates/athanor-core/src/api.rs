@@ -23,6 +23,8 @@ pub enum ErrorCode {
     InvalidInput,
     /// The request is valid but the thing is in the wrong state for it (cancelling a finished run).
     Conflict,
+    /// The answer would be larger than the server's stated budget (a comparison of too much data).
+    TooLarge,
     /// No valid token or session was presented where one is required.
     Unauthorized,
     /// The request came from a place the server does not answer (another site, an unknown host name).
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::InvalidInput => 400,
             ErrorCode::Conflict => 409,
+            ErrorCode::TooLarge => 413,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::Internal => 500,
@@ -50,6 +53,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::InvalidInput => "invalid_input",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Internal => "internal",
@@ -240,6 +244,7 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::InvalidInput,
             ErrorCode::Conflict,
+            ErrorCode::TooLarge,
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
             ErrorCode::Internal,

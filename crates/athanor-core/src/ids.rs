@@ -90,10 +90,12 @@ impl RunId {
     /// Parse a comma-separated list of run ids (`a,b,c`, as in `/compare?runs=`), skipping empty entries and
     /// repeats, keeping the order given; the error names the first malformed entry.
     pub fn parse_list(text: &str) -> Result<Vec<RunId>, IdError> {
+        // A set makes dropping repeats linear: the list comes from a URL anyone can make long.
+        let mut seen = std::collections::HashSet::new();
         let mut ids = Vec::new();
         for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
             let id = RunId::parse(part)?;
-            if !ids.contains(&id) {
+            if seen.insert(id) {
                 ids.push(id);
             }
         }

@@ -22,6 +22,9 @@ pub enum ServiceError {
     /// Valid input, but the thing is in the wrong state for it (cancelling a run that has ended).
     #[error("{0}")]
     Conflict(String),
+    /// The answer would exceed the server's budget for it; the message says the size and the budget.
+    #[error("{0}")]
+    TooLarge(String),
     /// The database or the runtime failed; the message says what failed.
     #[error("{0}")]
     Internal(String),
@@ -52,6 +55,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::Invalid { .. } => ErrorCode::InvalidInput,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::TooLarge(_) => ErrorCode::TooLarge,
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -29,7 +29,7 @@ mod records;
 mod runs;
 
 pub use error::ServiceError;
-pub use records::{MAX_COMPARED, MAX_RECORDS};
+pub use records::{DEFAULT_COMPARE_BUDGET, MAX_COMPARED, MAX_RECORDS};
 pub use runs::{RunQuery, DEFAULT_WAIT, MAX_PAGE, MAX_WAIT};
 
 use athanor_core::{InstanceId, RunId};
@@ -49,13 +49,22 @@ pub struct Service {
     manifest: Option<Arc<CommandManifest>>,
     /// Keeps runs from starting while their instance is being deleted.
     gate: Arc<gate::InstanceGate>,
+    /// The most result data, in bytes, one comparison loads.
+    compare_budget: u64,
 }
 
 impl Service {
     /// The service over `store` and `runtime` (which must use the same store), and the manifest of command
     /// experiments when the server reads one.
     pub fn new(store: Store, runtime: Runtime, manifest: Option<Arc<CommandManifest>>) -> Service {
-        Service { store, runtime, manifest, gate: Arc::default() }
+        Service { store, runtime, manifest, gate: Arc::default(), compare_budget: DEFAULT_COMPARE_BUDGET }
+    }
+
+    /// The same service with another comparison budget in bytes (a small machine, or a test).
+    #[must_use]
+    pub fn with_compare_budget(mut self, bytes: u64) -> Service {
+        self.compare_budget = bytes;
+        self
     }
 
     /// The runtime, for what is not an operation: live streams, shutdown, recovery at start.

@@ -12,6 +12,10 @@ pub const MAX_RECORDS: u32 = 5_000;
 /// The most runs one comparison takes.
 pub const MAX_COMPARED: usize = 1_000;
 
+/// The most result data (keys and values, as stored) one comparison loads by default: a comparison is built in
+/// memory, so past this it is refused (`too_large`) instead of growing the server by gigabytes.
+pub const DEFAULT_COMPARE_BUDGET: u64 = 64 * 1024 * 1024;
+
 impl Service {
     /// A run's log lines after `after` (0: from the start), oldest first, at `levels` (all when empty).
     pub async fn logs(&self, id: RunId, after: i64, levels: &[LogLevel], limit: u32) -> ServiceResult<LogPage> {
@@ -74,7 +78,9 @@ impl Service {
         })
     }
 
-    /// Runs side by side, in the order given: configuration diff, results aligned by key, numeric series.
+    /// Runs side by side, in the order given: configuration diff, results aligned by key, numeric series. Refused
+    /// (`TooLarge`) when their results exceed the comparison budget ([`DEFAULT_COMPARE_BUDGET`] unless set with
+    /// [`Service::with_compare_budget`]).
     pub async fn compare(&self, ids: &[RunId]) -> ServiceResult<Comparison> {
         if ids.is_empty() {
             return Err(ServiceError::invalid_field("runs", "choose at least one run to compare"));
@@ -85,6 +91,15 @@ impl Service {
                 format!("{} runs asked for; a comparison takes at most {MAX_COMPARED}", ids.len()),
             ));
         }
+        let size = u64::try_from(self.store.results_size_of_runs(ids).await?).unwrap_or(0);
+        if size > self.compare_budget {
+            return Err(ServiceError::TooLarge(format!(
+                "these {} runs have {} of results, more than the {} a comparison loads; compare fewer runs",
+                ids.len(),
+                mebibytes(size),
+                mebibytes(self.compare_budget)
+            )));
+        }
         let found = self.store.runs_by_ids(ids).await?;
         if let Some(missing) = ids.iter().find(|id| !found.iter().any(|(run, _)| run.id == **id)) {
             return Err(run_not_found(*missing));
@@ -92,4 +107,8 @@ impl Service {
         let results = self.store.results_of_runs(ids).await?;
         Ok(athanor_core::compare::compare(&found, &results, chrono::Utc::now()))
     }
+}
+
+fn mebibytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

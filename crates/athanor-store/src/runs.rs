@@ -152,6 +152,29 @@ impl Store {
         Ok(found)
     }
 
+    /// About how many bytes the results of these runs take as stored (keys and values as text): what loading
+    /// them all would cost, known before loading them.
+    pub async fn results_size_of_runs(&self, ids: &[RunId]) -> Result<i64, StoreError> {
+        let mut total = 0_i64;
+        // The one expression that differs by backend: JSONB has to be turned into text to be measured.
+        let size = match self.backend() {
+            crate::Backend::Sqlite => "COALESCE(SUM(LENGTH(value) + LENGTH(key)), 0)",
+            crate::Backend::Postgres => "COALESCE(SUM(OCTET_LENGTH(value::text) + OCTET_LENGTH(key)), 0)::BIGINT",
+        };
+        for chunk in ids.chunks(ID_CHUNK) {
+            on_backend!(self, |pool, Id| {
+                let mut sql = QueryBuilder::new(format!("SELECT {size} FROM run_results WHERE run_id IN ("));
+                let mut list = sql.separated(", ");
+                for id in chunk {
+                    list.push_bind(Id::from(id.as_uuid()));
+                }
+                sql.push(")");
+                total += sql.build_query_scalar::<i64>().fetch_one(pool).await?;
+            });
+        }
+        Ok(total)
+    }
+
     /// Every result of these runs, one statement per 500 runs.
     pub async fn results_of_runs(&self, ids: &[RunId]) -> Result<Vec<(RunId, ResultRecord)>, StoreError> {
         let mut out = Vec::new();
