@@ -17,8 +17,8 @@ const ABOUT: &str = "Athanor: define, run and compare experiments.";
 
 const LONG_ABOUT: &str = "Athanor: define, run and compare experiments.
 
-`athanor serve` runs the server and its dashboard; every other command is a client of that server's JSON API at \
---url (ATHANOR_URL), sending --token (ATHANOR_TOKEN) when one is set.";
+`athanor serve` (or `athanor` alone) runs the server and its dashboard; every other command is a client of that \
+server's JSON API at --url (ATHANOR_URL), sending --token (ATHANOR_TOKEN) when one is set.";
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
