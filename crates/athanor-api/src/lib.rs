@@ -103,7 +103,7 @@ async fn openapi_json() -> Json<OpenApi> {
         description = "Experiments, instances (saved configurations), runs, their logs and results, and \
             comparisons. Every error answer is an `ErrorBody` whose `code` decides the HTTP status: \
             `invalid_input` 400, `unauthorized` 401, `forbidden` 403, `not_found` 404, `conflict` 409, `too_large` 413, \
-            `internal` 500.",
+            `unavailable` 503, `internal` 500.",
     ),
     servers((url = "/api/v1", description = "This server")),
     tags(

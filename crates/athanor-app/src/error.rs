@@ -29,6 +29,9 @@ pub enum AppError {
     /// The answer would exceed the server's budget for it (a comparison of too much data).
     #[error("{0}")]
     TooLarge(String),
+    /// The server is at a limit for now (too many live connections); try again later.
+    #[error("{0}")]
+    Unavailable(String),
     /// The server failed; the message says what failed, never a secret.
     #[error("{0}")]
     Server(String),
@@ -69,6 +72,7 @@ impl AppError {
             AppError::Invalid { .. } => ErrorCode::InvalidInput,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::TooLarge(_) => ErrorCode::TooLarge,
+            AppError::Unavailable(_) => ErrorCode::Unavailable,
             AppError::Server(_) | AppError::Transport(_) => ErrorCode::Internal,
         }
     }

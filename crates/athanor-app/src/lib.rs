@@ -20,6 +20,7 @@ pub mod live;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod socket;
 #[cfg(feature = "ssr")]
 pub mod state;
 

@@ -4,12 +4,17 @@
 //! [`WatchRequest`]; the server answers with a stream of [`LiveEvent`]s. For a run, the request carries the last
 //! `seq` the page has, so a reconnect (after a network blip or a server restart) resumes exactly there: the
 //! runtime replays what was committed meanwhile from the database, then follows live — no gap, no duplicate.
+//!
+//! The socket is bounded ([`crate::socket::Websocket`]): at most 1,000 open at once (the next upgrade gets
+//! `503`), a request of at most 4 KiB sent within 10 seconds of opening, nothing sent after it (a second message
+//! closes the socket), and a ping every 30 seconds that a live browser answers on its own.
 
 use crate::error::AppError;
+use crate::socket;
 use athanor_core::{LifecycleEvent, RunEvent, RunId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
-use leptos::server_fn::{BoxedStream, Websocket};
+use leptos::server_fn::BoxedStream;
 use serde::{Deserialize, Serialize};
 
 /// What a page wants to follow.
@@ -35,16 +40,18 @@ pub enum LiveEvent {
     Lifecycle(LifecycleEvent),
 }
 
-/// Follow a topic. The first message on `requests` says which; later messages are ignored.
-#[server(protocol = Websocket<JsonEncoding, JsonEncoding>, endpoint = "watch")]
+/// Follow a topic. The first message on `requests` says which; it is the only one: the socket's protocol closes a
+/// socket whose client sends another, or none within its time limit.
+#[server(protocol = socket::Websocket<JsonEncoding, JsonEncoding>, endpoint = "watch")]
 pub async fn watch(
     requests: BoxedStream<WatchRequest, AppError>,
 ) -> Result<BoxedStream<LiveEvent, AppError>, AppError> {
-    use futures::stream::{self, BoxStream, StreamExt};
+    use futures::stream::{self, StreamExt};
     let service = crate::state::service()?;
     let mut requests = requests;
     // The socket is only upgraded once this function has returned, so the request must be read inside the
-    // returned stream: awaiting it here would wait for a message the browser cannot send yet.
+    // returned stream: awaiting it here would wait for a message the browser cannot send yet. The protocol passes
+    // on the first message only, so `requests` ends after it.
     let events = stream::once(async move {
         let request = match requests.next().await {
             Some(Ok(request)) => request,
@@ -54,7 +61,7 @@ pub async fn watch(
                 return stream::iter([Err(error)]).boxed();
             }
         };
-        let events: BoxStream<'static, Result<LiveEvent, AppError>> = match request {
+        match request {
             WatchRequest::Run { run_id, after_seq } => match service.run_events(run_id, after_seq).await {
                 // After the run's last event the socket stays open until the browser, having seen the terminal
                 // status, closes it: a server-side close would surface as an error in the browser's console.
@@ -65,14 +72,7 @@ pub async fn watch(
                 Err(error) => stream::iter([Err(AppError::from(error))]).boxed(),
             },
             WatchRequest::Lifecycle => service.lifecycle_events().map(|event| Ok(LiveEvent::Lifecycle(event))).boxed(),
-        };
-        // The request side must live as long as the answer: dropping it tears the socket's reader down.
-        events
-            .map(move |event| {
-                let _ = &requests;
-                event
-            })
-            .boxed()
+        }
     })
     .flatten();
     Ok(events.into())

@@ -87,6 +87,9 @@ It is configured by environment variables:
                                before it is aborted (default 5)
   ATHANOR_RUN_TIMEOUT_SECS     a run still executing after this fails as
                                timed out (default 86400; 0: never)
+  ATHANOR_EXPERIMENT_THREADS   threads Rust experiment code runs on, apart
+                               from the ones serving requests (default one
+                               per core)
   ATHANOR_SEED_DEMOS           0 skips the demo instances on an empty
                                database (default 1)
   ATHANOR_EXPERIMENTS          the manifest of command experiments

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// The request came from a place the server does not answer (another site, an unknown host name).
     Forbidden,
+    /// The server is at a limit for now (too many live connections); try again later.
+    Unavailable,
     /// The server failed; the message says what failed, never a secret.
     Internal,
 }
@@ -43,6 +45,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => 413,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -247,6 +251,7 @@ mod tests {
             ErrorCode::TooLarge,
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
+            ErrorCode::Unavailable,
             ErrorCode::Internal,
         ];
         for code in codes {

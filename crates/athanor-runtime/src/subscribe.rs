@@ -5,9 +5,10 @@
 //! database. Anything committed before the subscription is in the database read; anything committed after it
 //! arrives live; the overlap is removed by skipping `seq <= last seen`. Since the writer numbers records in commit
 //! order and publishes only after commit, "last seen" is always a safe resume point, for this stream and for a
-//! client reconnecting with it.
+//! client reconnecting with it. Records the hub left out of the live topic for want of room
+//! ([`RunTopicItem::Stored`]) are read from the database the same way as after lagging.
 
-use crate::hub::Hub;
+use crate::hub::{Hub, RunTopicItem};
 use crate::supervisor::{Runtime, RuntimeError};
 use athanor_core::RunId;
 use athanor_core::{LifecycleEvent, LogRecord, ResultRecord, Run, RunEvent};
@@ -59,7 +60,7 @@ fn last_seq_of(logs: &[LogRecord], results: &[ResultRecord]) -> Option<i64> {
 /// A run topic receiver that releases the topic when the subscription ends, so watching finished runs leaks
 /// nothing.
 struct LiveRun {
-    receiver: broadcast::Receiver<Arc<RunEvent>>,
+    receiver: broadcast::Receiver<Arc<RunTopicItem>>,
     hub: Arc<Hub>,
     run_id: RunId,
 }
@@ -106,23 +107,37 @@ impl Runtime {
                 }
                 loop {
                     match live.receiver.recv().await {
-                        Ok(event) => match event.as_ref() {
-                            RunEvent::Records { logs, results } => {
-                                let logs: Vec<_> = logs.iter().filter(|l| l.seq > last_seq).cloned().collect();
-                                let results: Vec<_> = results.iter().filter(|r| r.seq > last_seq).cloned().collect();
-                                if let Some(page_last) = last_seq_of(&logs, &results) {
-                                    last_seq = page_last;
-                                    yield RunEvent::Records { logs, results };
+                        Ok(item) => {
+                            // What to send is taken out of the shared item, which is let go before the send: a
+                            // consumer that is slow to take it does not keep the item charged to the hub.
+                            let next = match item.as_ref() {
+                                RunTopicItem::Stored => {
+                                    tracing::debug!(%run_id, "records left out of the live topic; reading the database");
+                                    continue 'catch_up;
                                 }
-                            }
-                            RunEvent::Status(run) if run.status.is_terminal() => {
-                                // The final flush preceded this status, but this subscriber may have lagged past
-                                // some records: one last catch-up from the database, then the status.
-                                ended = Some(run.clone());
-                                continue 'catch_up;
-                            }
-                            other => yield other.clone(),
-                        },
+                                RunTopicItem::Event(RunEvent::Records { logs, results }, _) => {
+                                    let logs: Vec<_> = logs.iter().filter(|l| l.seq > last_seq).cloned().collect();
+                                    let results: Vec<_> =
+                                        results.iter().filter(|r| r.seq > last_seq).cloned().collect();
+                                    match last_seq_of(&logs, &results) {
+                                        Some(page_last) => {
+                                            last_seq = page_last;
+                                            RunEvent::Records { logs, results }
+                                        }
+                                        None => continue,
+                                    }
+                                }
+                                RunTopicItem::Event(RunEvent::Status(run), _) if run.status.is_terminal() => {
+                                    // The final flush preceded this status, but this subscriber may have lagged
+                                    // past some records: one last catch-up from the database, then the status.
+                                    ended = Some(run.clone());
+                                    continue 'catch_up;
+                                }
+                                RunTopicItem::Event(other, _) => other.clone(),
+                            };
+                            drop(item);
+                            yield next;
+                        }
                         Err(RecvError::Lagged(missed)) => {
                             tracing::debug!(%run_id, missed, "subscriber lagged; catching up from the database");
                             // The status may have changed while we were behind.

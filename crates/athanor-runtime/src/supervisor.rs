@@ -1,16 +1,17 @@
 //! The supervisor: starts runs in FIFO order under a concurrency limit, watches each one, and writes its end.
 
+use crate::budget::RecordBudget;
 use crate::context::RunContext;
+use crate::executor::{ExperimentThreads, RunTask};
 use crate::experiment::{Registered, Registry};
 use crate::hub::Hub;
-use crate::writer::{Writer, WriterMessage};
+use crate::writer::WriterHandle;
 use athanor_core::{InstanceId, RunId};
 use athanor_core::{LifecycleEvent, Run, RunEvent, RunStatus};
 use athanor_store::{Store, StoreError};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,11 +26,18 @@ pub struct RuntimeConfig {
     pub run_timeout: Option<Duration>,
     /// Messages the record channel holds before `log` waits (see the writer's back-pressure policy).
     pub channel_capacity: usize,
+    /// Bytes of records accepted from runs and not yet committed before `log` waits (see the writer's
+    /// back-pressure policy). Default: 64 MiB.
+    pub record_budget_bytes: usize,
     /// Events a run's live topic buffers per viewer before the viewer lags (and catches up from the database).
     pub event_buffer: usize,
     /// Runs that may wait as `pending` at once; a start beyond it is refused (a script in a loop cannot queue
     /// without bound).
     pub max_queued_runs: usize,
+    /// Threads experiment code runs on (a tokio runtime of their own, threads named `athanor-run`), apart from the
+    /// server's: code that computes without awaiting holds one of these, never a thread that serves requests,
+    /// commits records or ends runs on time. Default: one per core.
+    pub experiment_threads: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -39,8 +47,10 @@ impl Default for RuntimeConfig {
             cancel_grace: Duration::from_secs(5),
             run_timeout: Some(Duration::from_secs(24 * 3_600)),
             channel_capacity: 8_192,
+            record_budget_bytes: crate::budget::DEFAULT_RECORD_BUDGET_BYTES,
             event_buffer: crate::hub::DEFAULT_RUN_TOPIC_CAPACITY,
             max_queued_runs: 10_000,
+            experiment_threads: crate::executor::default_threads(),
         }
     }
 }
@@ -122,7 +132,9 @@ struct Inner {
     /// Replaced whole when the experiment manifest changes; readers take a snapshot (`Arc`) and never block it.
     registry: RwLock<Arc<Registry>>,
     hub: Arc<Hub>,
-    writer: mpsc::Sender<WriterMessage>,
+    writer: WriterHandle,
+    /// Where runs' code executes (the supervision of each run stays on the runtime that called [`Runtime::new`]).
+    experiments: ExperimentThreads,
     config: RuntimeConfig,
     queue: Mutex<Queue>,
     /// Cancellation handles of runs that have left the queue and not yet finished.
@@ -147,14 +159,15 @@ impl Runtime {
     /// Build the runtime and start its writer. Call [`Runtime::recover`] once before serving.
     pub fn new(store: Store, registry: Registry, config: RuntimeConfig) -> Runtime {
         let hub = Arc::new(Hub::new(config.event_buffer));
-        let (sender, receiver) = mpsc::channel(config.channel_capacity.max(1));
-        tokio::spawn(Writer::new(store.clone(), hub.clone(), receiver).run());
+        let writer =
+            WriterHandle::spawn(store.clone(), hub.clone(), config.channel_capacity, config.record_budget_bytes);
         Runtime {
             inner: Arc::new(Inner {
                 store,
                 registry: RwLock::new(Arc::new(registry)),
                 hub,
-                writer: sender,
+                writer,
+                experiments: ExperimentThreads::new(config.experiment_threads),
                 config,
                 queue: Mutex::new(Queue { waiting: VecDeque::new(), running: 0 }),
                 active: Mutex::new(HashMap::new()),
@@ -184,6 +197,12 @@ impl Runtime {
     /// The event hub, for subscriptions and for announcing instance changes.
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// The byte budget of records accepted from runs and not yet committed: what it holds now, and the most it
+    /// ever held (never more than its capacity).
+    pub fn record_budget(&self) -> &RecordBudget {
+        self.inner.writer.budget()
     }
 
     pub(crate) fn hub_handle(&self) -> Arc<Hub> {
@@ -375,8 +394,8 @@ impl Runtime {
             }
         }
 
-        if self.inner.writer.send(WriterMessage::Open { run_id, last_seq: 0 }).await.is_err() {
-            self.finish(run_id, RunStatus::Failed, Some("the runtime is shutting down".into())).await;
+        if let Err(reason) = self.inner.writer.open(run_id, 0, cancel.clone()).await {
+            self.finish(run_id, RunStatus::Failed, Some(reason)).await;
             return;
         }
         let ctx = RunContext::new(
@@ -387,7 +406,18 @@ impl Runtime {
             cancel.clone(),
         );
         let experiment = registered.experiment.clone();
-        let mut task = tokio::spawn(async move { experiment.run_erased(ctx).await });
+        // On the experiment threads, so code that never awaits cannot hold up this supervision (timers, cancel,
+        // the status writes) or anything else on the server's runtime.
+        let mut task = match self.inner.experiments.spawn(async move { experiment.run_erased(ctx).await }) {
+            Ok(task) => task,
+            Err(error) => {
+                tracing::error!(%run_id, %error, "could not start the experiment threads");
+                self.close_records(run_id).await;
+                let message = format!("could not start the threads experiments run on: {error}");
+                self.finish(run_id, RunStatus::Failed, Some(message)).await;
+                return;
+            }
+        };
 
         let deadline = async {
             match self.inner.config.run_timeout {
@@ -410,26 +440,42 @@ impl Runtime {
                 match tokio::time::timeout(grace, &mut task).await {
                     Ok(_) => self.stopped(None),
                     Err(_) => {
-                        task.abort();
-                        let _ = (&mut task).await;
+                        self.abort(run_id, &mut task).await;
                         self.stopped(Some(grace))
                     }
                 }
             }
             () = deadline => {
-                task.abort();
-                let _ = (&mut task).await;
+                self.abort(run_id, &mut task).await;
                 let limit = self.inner.config.run_timeout.map(human_duration).unwrap_or_default();
                 (RunStatus::Failed, Some(format!("timed out after {limit}")))
             }
         };
 
-        // Everything the run logged is committed before its terminal status is written.
-        let (done, flushed) = oneshot::channel();
-        if self.inner.writer.send(WriterMessage::Close { run_id, done }).await.is_ok() {
-            let _ = flushed.await;
-        }
+        // Everything the run logged is committed before its terminal status is written; a run whose records
+        // could not all be stored (or whose writer stopped) fails, saying why, however it ended.
+        let (status, error) = match self.close_records(run_id).await {
+            None => (status, error),
+            Some(reason) => (RunStatus::Failed, Some(reason)),
+        };
         self.finish(run_id, status, error).await;
+    }
+
+    /// Commit every record `run_id` sent so far and refuse later ones (see the writer). Returns why the run must
+    /// fail instead, if some of its records could not be stored or the writer stopped.
+    async fn close_records(&self, run_id: RunId) -> Option<String> {
+        self.inner.writer.close(run_id).await
+    }
+
+    /// Force a run's code to stop, without waiting on code that does not yield (see `executor`).
+    async fn abort(&self, run_id: RunId, task: &mut RunTask) {
+        if !task.stop().await {
+            tracing::warn!(
+                %run_id,
+                "ending the run while its code still executes (it does not yield, or every experiment thread is \
+                 busy); code that never yields keeps its thread until it returns: check ctx.is_cancelled()"
+            );
+        }
     }
 
     /// How a run that was asked to stop ends: `cancelled` when a user asked, `failed` ("server shutting down", like

@@ -306,8 +306,15 @@ async fn a_result_that_cannot_be_json_is_an_error_and_records_nothing() {
     let report = h.run("unrepresentable", json!({})).await.unwrap();
     assert_eq!((report.status(), report.error()), (RunStatus::Completed, None));
     let messages = report.messages();
-    assert_eq!(messages.len(), 1);
-    assert!(messages[0].starts_with("refused: ") && messages[0].contains("key must be a string"), "{messages:?}");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    // The refusal is in the log even for code that ignores the error; the experiment logged it too.
+    assert!(
+        messages[0].starts_with("result \"confusion\" refused: its value cannot be represented as JSON: ")
+            && messages[0].contains("key must be a string"),
+        "{messages:?}"
+    );
+    assert_eq!(report.logs[0].level, LogLevel::Error);
+    assert_eq!(messages[1], format!("refused: {}", messages[0]));
     let keys: Vec<_> = report.results.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["after"], "nothing was recorded under the refused key");
 
@@ -380,14 +387,15 @@ async fn a_hung_run_times_out_and_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_refuses_more_starts_and_creates_no_run() {
     let h = harness(RuntimeConfig { max_concurrent_runs: 1, max_queued_runs: 2, ..fast_config() }).await;
-    let instance = instance(&h, "gated", json!({})).await;
+    // Not `gated`: its gate and start list belong to the FIFO test, which runs alongside.
+    let instance = instance(&h, "polite", json!({})).await;
     let running = h.runtime().start(instance).await.unwrap();
     wait_for_progress(&h, running.id).await;
     for _ in 0..2 {
         h.runtime().start(instance).await.unwrap();
     }
     let refused = h.runtime().start(instance).await.unwrap_err();
-    assert!(matches!(refused, athanor_runtime::RuntimeError::QueueFull(2)), "{refused:?}");
+    assert!(matches!(refused, RuntimeError::QueueFull(2)), "{refused:?}");
     assert!(refused.to_string().contains("already waiting"), "{refused}");
     assert_eq!(h.store().list_runs(instance).await.unwrap().len(), 3, "the refused start created no run");
     for run in h.store().list_runs(instance).await.unwrap() {

@@ -19,7 +19,7 @@ mod records;
 mod runs;
 
 pub use error::StoreError;
-pub use records::{LogQuery, Page};
+pub use records::{approx_json_bytes, LogQuery, Page};
 pub use runs::{RunFilter, RunKey};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

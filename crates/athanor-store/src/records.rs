@@ -11,9 +11,68 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 
-/// Rows per multi-row `INSERT`. 256 × 6 parameters stays far below both engines' parameter limits while making
-/// the per-statement overhead negligible; a fixed size keeps the statement cache hitting.
+/// Rows per multi-row `INSERT`. 1,024 × 6 parameters stays far below both engines' parameter limits (SQLite's
+/// 32,766, PostgreSQL's 65,535) while making the per-statement overhead negligible; a fixed size keeps the
+/// statement cache hitting.
 const ROWS_PER_INSERT: usize = 1024;
+
+/// Bytes of row data per multi-row `INSERT`, about: large lines make statements of fewer rows, so no statement
+/// comes near what an engine accepts in one message (PostgreSQL refuses one over 1 GB) or needs that much memory.
+/// A single row larger than this gets a statement of its own.
+const BYTES_PER_INSERT: usize = 4 * 1024 * 1024;
+
+/// Fixed cost of a row beyond its text and JSON, for [`BYTES_PER_INSERT`]: id, `seq`, timestamp, level.
+const ROW_OVERHEAD: usize = 64;
+
+/// Roughly how many bytes a JSON value takes, in memory or encoded: string and key lengths plus a fixed cost per
+/// node. An over-estimate of the encoded size for all but strings full of escaped control characters; cheap
+/// (one walk, no allocation).
+pub fn approx_json_bytes(value: &Value) -> usize {
+    const NODE: usize = 32;
+    match value {
+        Value::String(text) => NODE + text.len(),
+        Value::Array(items) => NODE + items.iter().map(approx_json_bytes).sum::<usize>(),
+        Value::Object(map) => {
+            NODE + map.iter().map(|(key, value)| NODE + key.len() + approx_json_bytes(value)).sum::<usize>()
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => NODE,
+    }
+}
+
+fn log_row_bytes(log: &LogRecord) -> usize {
+    ROW_OVERHEAD + log.message.len() + log.metadata.as_ref().map_or(0, approx_json_bytes)
+}
+
+fn result_row_bytes(result: &ResultRecord) -> usize {
+    ROW_OVERHEAD + result.key.len() + approx_json_bytes(&result.value)
+}
+
+/// `rows` cut into consecutive statements of at most [`ROWS_PER_INSERT`] rows and about [`BYTES_PER_INSERT`]
+/// bytes (by `bytes`) each; a row larger than that alone.
+fn statements<T>(rows: &[T], bytes: impl Fn(&T) -> usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        let mut end = 0;
+        while end < rest.len().min(ROWS_PER_INSERT) {
+            total += bytes(&rest[end]);
+            if end > 0 && total > BYTES_PER_INSERT {
+                break;
+            }
+            end += 1;
+        }
+        let (statement, after) = rest.split_at(end);
+        rest = after;
+        Some(statement)
+    })
+}
+
+/// Makes a retried append idempotent: when a commit's acknowledgement was lost (the connection dropped after
+/// `COMMIT`), its rows are already stored, and the retry skips them instead of failing on the primary key.
+const SKIP_STORED: &str = " ON CONFLICT (run_id, seq) DO NOTHING";
 
 fn corrupt(detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt { table: "run_logs", detail: detail.to_string() }
@@ -38,7 +97,7 @@ async fn append_rows_sqlite(
     let text_of =
         |run_id: &RunId| -> &str { id_text.iter().find(|(id, _)| id == run_id).map_or("", |(_, text)| text.as_str()) };
     let mut tx = pool.begin().await?;
-    for chunk in logs.chunks(ROWS_PER_INSERT) {
+    for chunk in statements(logs, |(_, log)| log_row_bytes(log)) {
         let stamps: Vec<String> = chunk.iter().map(|(_, log)| rfc3339_micros(log.ts)).collect();
         QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
             .push_values(chunk.iter().zip(&stamps), |mut row, ((run_id, log), stamp)| {
@@ -49,11 +108,12 @@ async fn append_rows_sqlite(
                     .push_bind(log.message.as_str())
                     .push_bind(log.metadata.as_ref().map(Json));
             })
+            .push(SKIP_STORED)
             .build()
             .execute(&mut *tx)
             .await?;
     }
-    for chunk in results.chunks(ROWS_PER_INSERT) {
+    for chunk in statements(results, |(_, result)| result_row_bytes(result)) {
         let stamps: Vec<String> = chunk.iter().map(|(_, result)| rfc3339_micros(result.ts)).collect();
         QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
             .push_values(chunk.iter().zip(&stamps), |mut row, ((run_id, result), stamp)| {
@@ -63,6 +123,7 @@ async fn append_rows_sqlite(
                     .push_bind(result.key.as_str())
                     .push_bind(Json(&result.value));
             })
+            .push(SKIP_STORED)
             .build()
             .execute(&mut *tx)
             .await?;
@@ -108,6 +169,23 @@ fn rfc3339_micros(ts: chrono::DateTime<chrono::Utc>) -> String {
 mod tests {
     use super::rfc3339_micros;
     use chrono::{DateTime, SecondsFormat, Utc};
+
+    #[test]
+    fn statements_are_capped_in_rows_and_in_bytes() {
+        use super::{statements, BYTES_PER_INSERT, ROWS_PER_INSERT};
+        let sizes = |rows: &[usize]| statements(rows, |bytes| *bytes).map(<[usize]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(&[]), Vec::<usize>::new());
+        assert_eq!(sizes(&[10; 2_500]), vec![ROWS_PER_INSERT, ROWS_PER_INSERT, 452], "small rows: by count");
+        let mb = 1024 * 1024;
+        assert_eq!(sizes(&[mb; 10]), vec![4, 4, 2], "large rows: by bytes");
+        assert_eq!(sizes(&[10, 3 * BYTES_PER_INSERT, 10, 10]), vec![1, 1, 2], "a huge row goes alone");
+        for rows in [vec![mb / 3; 100], vec![7; 5_000]] {
+            for statement in statements(&rows, |bytes| *bytes) {
+                assert!(statement.len() <= ROWS_PER_INSERT);
+                assert!(statement.len() == 1 || statement.iter().sum::<usize>() <= BYTES_PER_INSERT);
+            }
+        }
+    }
 
     #[test]
     fn fast_timestamps_match_chrono() {
@@ -189,7 +267,9 @@ fn push_level_filter<DB: sqlx::Database>(query: &mut QueryBuilder<'_, DB>, level
 impl Store {
     /// Append logs and results of one run in a single transaction: either all of them are stored or none.
     ///
-    /// Each record's `seq` must be unique within the run (the primary key enforces it).
+    /// A record whose `seq` is already stored for the run is skipped, not refused: appending is idempotent, so a
+    /// retry of a batch whose first attempt did commit (its acknowledgement lost with the connection) succeeds
+    /// without writing anything twice. `seq`s are assigned by the run's single writer, never reused.
     pub async fn append_records(
         &self,
         run_id: RunId,
@@ -202,7 +282,8 @@ impl Store {
     }
 
     /// Append records of any number of runs in one transaction (the runtime's writer batches across runs this
-    /// way, since both engines commit one transaction far faster than many small ones).
+    /// way, since both engines commit one transaction far faster than many small ones). Idempotent like
+    /// [`Store::append_records`]; rows go in multi-row `INSERT`s capped in rows and in bytes.
     pub async fn append_rows(
         &self,
         logs: &[(RunId, &LogRecord)],
@@ -215,7 +296,7 @@ impl Store {
             Store::Sqlite(pool) => append_rows_sqlite(pool, logs, results).await,
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                for chunk in logs.chunks(ROWS_PER_INSERT) {
+                for chunk in statements(logs, |(_, log)| log_row_bytes(log)) {
                     QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
                         .push_values(chunk, |mut row, (run_id, log)| {
                             row.push_bind(run_id.as_uuid())
@@ -225,11 +306,12 @@ impl Store {
                                 .push_bind(&log.message)
                                 .push_bind(log.metadata.as_ref().map(Json));
                         })
+                        .push(SKIP_STORED)
                         .build()
                         .execute(&mut *tx)
                         .await?;
                 }
-                for chunk in results.chunks(ROWS_PER_INSERT) {
+                for chunk in statements(results, |(_, result)| result_row_bytes(result)) {
                     QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
                         .push_values(chunk, |mut row, (run_id, result)| {
                             row.push_bind(run_id.as_uuid())
@@ -238,6 +320,7 @@ impl Store {
                                 .push_bind(&result.key)
                                 .push_bind(Json(&result.value));
                         })
+                        .push(SKIP_STORED)
                         .build()
                         .execute(&mut *tx)
                         .await?;

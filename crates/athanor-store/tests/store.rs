@@ -4,7 +4,7 @@ mod support;
 
 use athanor_core::{InstanceId, RunId};
 use athanor_core::{LogLevel, LogRecord, ResultRecord, RunStatus};
-use athanor_store::{LogQuery, Store, StoreError};
+use athanor_store::{Backend, LogQuery, Store, StoreError};
 use chrono::Utc;
 use serde_json::json;
 use support::draft;
@@ -22,6 +22,9 @@ on_both_backends!(
     missing_things_are_reported_not_invented,
     an_error_message_with_nul_is_stored_with_the_replacement_character,
     runs_page_by_keyset_newest_first_without_gaps_or_repeats,
+    a_retried_append_whose_first_attempt_landed_succeeds_without_duplicates,
+    refused_records_are_permanent_errors_and_a_lost_connection_is_transient,
+    large_records_are_stored_in_statements_capped_in_bytes,
 );
 
 fn log(seq: i64, level: LogLevel, message: &str) -> LogRecord {
@@ -197,14 +200,88 @@ async fn a_batch_with_a_bad_record_writes_nothing(store: Store) {
     let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
     store.append_records(run.id, &[log(1, LogLevel::Info, "first")], &[]).await.unwrap();
 
-    // seq 1 again: the primary key refuses it, and the good records of the same batch must not land either.
-    let batch = [log(2, LogLevel::Info, "second"), log(1, LogLevel::Info, "duplicate")];
-    assert!(store.append_records(run.id, &batch, &[result(3, "acc", json!(1))]).await.is_err());
+    // A record of a run that does not exist: the foreign key refuses it, and the good records of the same batch
+    // must not land either.
+    let unknown_run = RunId::from(Uuid::new_v4());
+    let (second, orphan, acc) =
+        (log(2, LogLevel::Info, "second"), log(1, LogLevel::Info, "orphan"), result(3, "acc", json!(1)));
+    let refused = store.append_rows(&[(run.id, &second), (unknown_run, &orphan)], &[(run.id, &acc)]).await;
+    assert!(refused.is_err());
     assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 1);
     assert_eq!(store.count_results(run.id).await.unwrap(), 0);
 
-    let unknown_run = RunId::from(Uuid::new_v4());
     assert!(store.append_records(unknown_run, &[log(1, LogLevel::Info, "orphan")], &[]).await.is_err());
+}
+
+async fn a_retried_append_whose_first_attempt_landed_succeeds_without_duplicates(store: Store) {
+    let instance = store.create_instance(&draft("Idempotent")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    let logs = [log(1, LogLevel::Info, "one"), log(2, LogLevel::Warn, "two")];
+    let results = [result(3, "acc", json!(0.5))];
+    store.append_records(run.id, &logs, &results).await.unwrap();
+
+    // The same batch again, as the writer retries it when the connection dropped after COMMIT: accepted, and
+    // nothing is stored twice.
+    store.append_records(run.id, &logs, &results).await.unwrap();
+    assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 2);
+    assert_eq!(store.count_results(run.id).await.unwrap(), 1);
+
+    // A retry that overlaps what landed: the stored rows stay as they were, the new ones are added.
+    let overlapping = [log(2, LogLevel::Error, "two, again"), log(4, LogLevel::Info, "four")];
+    store
+        .append_records(run.id, &overlapping, &[result(3, "acc", json!(1.0)), result(5, "loss", json!(0.1))])
+        .await
+        .unwrap();
+    let stored = store.logs(run.id, &LogQuery::first(10)).await.unwrap().items;
+    let stored: Vec<(i64, &str)> = stored.iter().map(|l| (l.seq, l.message.as_str())).collect();
+    assert_eq!(stored, [(1, "one"), (2, "two"), (4, "four")]);
+    let stored = store.results(run.id, 0, 10).await.unwrap().items;
+    let stored: Vec<(i64, &serde_json::Value)> = stored.iter().map(|r| (r.seq, &r.value)).collect();
+    assert_eq!(stored, [(3, &json!(0.5)), (5, &json!(0.1))]);
+    assert_eq!(store.last_seq(run.id).await.unwrap(), 5);
+}
+
+async fn refused_records_are_permanent_errors_and_a_lost_connection_is_transient(store: Store) {
+    let instance = store.create_instance(&draft("Errors")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+
+    // A foreign key violation (the run is gone) fails the same way however often it is retried.
+    let unknown_run = RunId::from(Uuid::new_v4());
+    let refused = store.append_records(unknown_run, &[log(1, LogLevel::Info, "orphan")], &[]).await.unwrap_err();
+    assert!(!refused.is_transient(), "{refused}");
+
+    // A value the database cannot store: PostgreSQL refuses NUL in text (SQLite stores it).
+    let nul = [log(1, LogLevel::Info, "a\0b")];
+    match store.backend() {
+        Backend::Postgres => {
+            let refused = store.append_records(run.id, &nul, &[]).await.unwrap_err();
+            assert!(!refused.is_transient(), "{refused}");
+        }
+        Backend::Sqlite => store.append_records(run.id, &nul, &[]).await.unwrap(),
+    }
+
+    // No connection to be had: trying again later may work.
+    store.close().await;
+    let unreachable = store.append_records(run.id, &[log(2, LogLevel::Info, "later")], &[]).await.unwrap_err();
+    assert!(unreachable.is_transient(), "{unreachable}");
+}
+
+async fn large_records_are_stored_in_statements_capped_in_bytes(store: Store) {
+    let instance = store.create_instance(&draft("Large")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    // 3 MiB lines among small ones, and a 5 MiB result: several statements, one transaction.
+    let big = "x".repeat(3 * 1024 * 1024);
+    let logs: Vec<LogRecord> = (1..=2_000)
+        .map(|seq| if seq % 700 == 0 { log(seq, LogLevel::Info, &big) } else { log(seq, LogLevel::Info, "small") })
+        .collect();
+    let results = [result(2_001, "blob", json!("y".repeat(5 * 1024 * 1024)))];
+    store.append_records(run.id, &logs, &results).await.unwrap();
+    assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 2_000);
+    let stored = store.logs(run.id, &LogQuery::first(2_000)).await.unwrap().items;
+    let lengths: Vec<usize> = stored.iter().filter(|l| l.message.len() > 5).map(|l| l.message.len()).collect();
+    assert_eq!(lengths, [big.len(), big.len()]);
+    let blob = store.results_with_key(run.id, "blob", 0, 1).await.unwrap().items;
+    assert_eq!(blob[0].value.as_str().map(str::len), Some(5 * 1024 * 1024));
 }
 
 async fn dashboard_summary_counts_runs_and_shows_the_latest(store: Store) {

@@ -8,6 +8,7 @@ mod guard;
 mod seed;
 
 use crate::app::{shell, App};
+use crate::socket::{LiveLimits, LiveSockets};
 use crate::state::AppState;
 use anyhow::Context as _;
 use athanor_runtime::command::CommandManifest;
@@ -16,6 +17,7 @@ use athanor_service::Service;
 use athanor_store::Store;
 use axum::Router;
 use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +48,8 @@ pub struct Config {
     pub token: Option<String>,
     /// Where the token is kept when `token` is not given (`ATHANOR_TOKEN_FILE`, default `./athanor.token`).
     pub token_file: PathBuf,
+    /// Bounds of the live sockets at `/api/watch`: how many at once, the largest message, how soon the request.
+    pub live: LiveLimits,
 }
 
 /// The manifest file read when `ATHANOR_EXPERIMENTS` is not set, if it exists in the current directory.
@@ -65,13 +69,15 @@ impl Config {
             experiments_manifest: None,
             token: None,
             token_file: dir.join("athanor.token"),
+            live: LiveLimits::default(),
         }
     }
 
     /// Read `DATABASE_URL` (default `sqlite://athanor.db`), `ATHANOR_ADDR` (default `127.0.0.1:3000`, also taken
     /// from cargo-leptos' `LEPTOS_SITE_ADDR`), `LEPTOS_SITE_ROOT` (default `target/site`) and
     /// `ATHANOR_SEED_DEMOS` (`0` turns seeding off), `ATHANOR_MAX_CONCURRENT_RUNS` (default 8),
-    /// `ATHANOR_CANCEL_GRACE_SECS` (default 5) and `ATHANOR_RUN_TIMEOUT_SECS` (default 86400; 0 means none).
+    /// `ATHANOR_CANCEL_GRACE_SECS` (default 5), `ATHANOR_RUN_TIMEOUT_SECS` (default 86400; 0 means none) and
+    /// `ATHANOR_EXPERIMENT_THREADS` (the threads experiment code runs on; default one per core).
     /// `ATHANOR_ALLOWED_HOSTS` (comma-separated `host:port`) is read at start: extra names the server answers to.
     /// `ATHANOR_EXPERIMENTS` names the manifest of command experiments (default `./athanor.toml` when it exists;
     /// a named file must exist). `ATHANOR_TOKEN` / `ATHANOR_TOKEN_FILE` give the access token a non-loopback
@@ -90,6 +96,8 @@ impl Config {
             max_concurrent_runs: number("ATHANOR_MAX_CONCURRENT_RUNS")?
                 .map_or(defaults.max_concurrent_runs, |n| n.max(1) as usize),
             cancel_grace: number("ATHANOR_CANCEL_GRACE_SECS")?.map_or(defaults.cancel_grace, Duration::from_secs),
+            experiment_threads: number("ATHANOR_EXPERIMENT_THREADS")?
+                .map_or(defaults.experiment_threads, |n| n.max(1) as usize),
             run_timeout: match number("ATHANOR_RUN_TIMEOUT_SECS")? {
                 None => defaults.run_timeout,
                 Some(0) => None,
@@ -113,6 +121,7 @@ impl Config {
             },
             token: var("ATHANOR_TOKEN"),
             token_file: var("ATHANOR_TOKEN_FILE").unwrap_or_else(|| "athanor.token".into()).into(),
+            live: LiveLimits::default(),
         })
     }
 }
@@ -209,7 +218,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let service = Service::new(store, runtime, manifest);
     let state = AppState { leptos_options, service };
     let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts()));
-    let mut router = router(state.clone(), policy.hosts().to_vec());
+    let mut router = router(state.clone(), policy.hosts().to_vec(), LiveSockets::new(config.live));
     if let Some(access) = access {
         router = router
             .merge(access::routes(access.clone()))
@@ -219,6 +228,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let router = router.layer(axum::middleware::from_fn_with_state(policy, guard::guard));
     let runtime = state.service.runtime().clone();
     let task = tokio::spawn(async move {
+        // TCP_NODELAY: a page streams out in several writes, and with Nagle's algorithm each write after the first
+        // waits for the client's delayed acknowledgement (40 ms), so half of all page loads took ~45 ms, not ~3.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         let serving = std::future::IntoFuture::into_future(axum::serve(listener, router.into_make_service()));
         tokio::select! {
             served = serving => served,
@@ -244,12 +260,18 @@ fn extra_hosts() -> Vec<String> {
 /// Every front end over the one service: the pages and their server functions (`/api/<name>`), the JSON API
 /// (`/api/v1`), the MCP endpoint (`/mcp`) and the downloads (`/export`). `allowed_hosts` is the host policy's list,
 /// which the MCP transport checks again itself.
-fn router(state: AppState, allowed_hosts: Vec<String>) -> Router {
+/// `sockets` bounds the live sockets of `/api/watch`: server functions find it in their context.
+fn router(state: AppState, allowed_hosts: Vec<String>, sockets: LiveSockets) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let service = state.service.clone();
     Router::new()
-        .leptos_routes_with_context(&state, routes, || (), move || shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(sockets.clone()),
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
         .nest("/api/v1", athanor_api::router(service.clone()))

@@ -20,6 +20,7 @@ use super::protocol::{self, Message, PROTOCOL_VERSION};
 use super::CommandSpec;
 use crate::context::{storable, RunContext};
 use crate::experiment::RunResult;
+use crate::limits::MAX_MESSAGE_BYTES;
 use anyhow::{anyhow, Context as _};
 use athanor_core::LogLevel;
 use serde_json::{json, Value};
@@ -477,7 +478,7 @@ async fn deliver(ctx: &RunContext, message: Message, first_fail: &mut Option<Str
     match message {
         Message::Log { level, message, metadata } => ctx.log(level, message, metadata).await,
         Message::Result { key, value } => {
-            // A JSON value always serializes, so this cannot fail.
+            // `decode` already checked the limits, and a refusal would be in the run's log anyway.
             let _ = ctx.result(key, value).await;
         }
         Message::Progress { current, total, message } => ctx.progress(current, total, message.as_deref()),
@@ -557,16 +558,24 @@ async fn forward_output(
 }
 
 /// The log message and metadata for one line of output; an oversized line says how much of it was dropped.
+///
+/// A log message is capped at [`MAX_MESSAGE_BYTES`] (as large as the line cap), so an oversized line keeps what
+/// fits beside its note, and a line whose invalid UTF-8 grew past the cap as U+FFFD characters is cut the same way.
 fn output_log(line: &Line<'_>, stream: OutputStream) -> (String, Value) {
+    /// Room kept for the note, whose numbers have at most 20 digits each.
+    const NOTE_ROOM: usize = 128;
     let mut message = String::from_utf8_lossy(line.bytes).into_owned();
-    if line.dropped == 0 {
+    if line.dropped == 0 && message.len() <= MAX_MESSAGE_BYTES {
         return (message, json!({"stream": stream.name()}));
     }
-    message.push_str(&format!(
-        " … [{} more bytes dropped: output lines are capped at {MAX_LINE_BYTES} bytes]",
-        line.dropped
-    ));
-    (message, json!({"stream": stream.name(), "dropped_bytes": line.dropped}))
+    let mut kept = message.len().min(MAX_MESSAGE_BYTES - NOTE_ROOM);
+    while !message.is_char_boundary(kept) {
+        kept -= 1;
+    }
+    let dropped = line.dropped + (message.len() - kept);
+    message.truncate(kept);
+    message.push_str(&format!(" … [{dropped} more bytes dropped: output lines are capped at {MAX_LINE_BYTES} bytes]"));
+    (message, json!({"stream": stream.name(), "dropped_bytes": dropped}))
 }
 
 /// The last few lines a process wrote on stderr: usually the traceback or message that explains a bad exit.
@@ -617,7 +626,7 @@ fn floor_char_boundary(text: &str, limit: usize) -> usize {
 mod tests {
     use super::*;
     use crate::hub::Hub;
-    use crate::writer::WriterMessage;
+    use crate::writer::{Envelope, WriterHandle, WriterMessage};
     use athanor_core::ExperimentDefinition;
     use std::collections::BTreeMap;
     use std::path::PathBuf;
@@ -631,8 +640,8 @@ mod tests {
 
     /// A run context whose records go into a channel of `capacity` messages that the test reads itself: a
     /// database exactly as slow as the test makes it.
-    fn context(capacity: usize) -> (RunContext, mpsc::Receiver<WriterMessage>) {
-        let (writer, records) = mpsc::channel(capacity);
+    fn context(capacity: usize) -> (RunContext, mpsc::Receiver<Envelope>) {
+        let (writer, records) = WriterHandle::unstarted(capacity, crate::DEFAULT_RECORD_BUDGET_BYTES);
         let ctx = RunContext::new(
             athanor_core::RunId::from(Uuid::new_v4()),
             json!({}),
@@ -644,8 +653,8 @@ mod tests {
     }
 
     /// The log lines and results (as `key=value`) of one message to the writer.
-    fn texts(message: WriterMessage) -> Vec<String> {
-        match message {
+    fn texts(envelope: Envelope) -> Vec<String> {
+        match envelope.message {
             WriterMessage::Log { log, .. } => vec![log.message],
             WriterMessage::Logs { logs, .. } => logs.into_iter().map(|log| log.message).collect(),
             WriterMessage::Result { result, .. } => vec![format!("{}={}", result.key, result.value)],
@@ -654,7 +663,7 @@ mod tests {
     }
 
     /// Everything left in the channel once every sender is gone.
-    async fn all_texts(mut records: mpsc::Receiver<WriterMessage>) -> Vec<String> {
+    async fn all_texts(mut records: mpsc::Receiver<Envelope>) -> Vec<String> {
         let mut all = Vec::new();
         while let Some(message) = records.recv().await {
             all.extend(texts(message));
@@ -832,5 +841,24 @@ mod tests {
             "killed by signal SIGSEGV (11) (core dumped)"
         );
         assert_eq!(describe_exit(ExitStatus::from_raw(40)), "killed by signal 40");
+    }
+
+    #[test]
+    fn an_output_line_always_fits_a_log_message_note_included() {
+        let fits = vec![b'a'; MAX_LINE_BYTES];
+        let (message, metadata) =
+            output_log(&Line { bytes: &fits, dropped: 0, terminated: true }, OutputStream::Stdout);
+        assert_eq!((message.len(), metadata), (MAX_MESSAGE_BYTES, json!({"stream": "stdout"})));
+        // Each invalid byte becomes a three-byte U+FFFD: three times the cap, cut back to it.
+        let invalid = vec![0xFF; MAX_LINE_BYTES];
+        let line = Line { bytes: &invalid, dropped: 10, terminated: true };
+        let (message, metadata) = output_log(&line, OutputStream::Stderr);
+        assert!(message.len() <= MAX_MESSAGE_BYTES, "{}", message.len());
+        let kept = message.trim_end_matches(|c| c != '\u{FFFD}').len();
+        let dropped = 10 + 3 * MAX_LINE_BYTES - kept;
+        assert!(
+            message.ends_with(&format!(" … [{dropped} more bytes dropped: output lines are capped at 1048576 bytes]"))
+        );
+        assert_eq!(metadata, json!({"stream": "stderr", "dropped_bytes": dropped}));
     }
 }

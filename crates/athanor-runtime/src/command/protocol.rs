@@ -13,9 +13,12 @@
 //! left out; a result's `key` must not be empty. Fields this version does not know are ignored, so a newer client can
 //! add some without breaking an older server. Empty and whitespace-only lines are skipped. A line that cannot be
 //! understood is never fatal: [`decode`] describes what is wrong with it, and the caller logs that as a warning and
-//! goes on with the next line.
+//! goes on with the next line. A message that breaks one of [`crate::limits`] (a result key over 1 KiB, a value or
+//! metadata nested more than 64 levels, …) is such a line too: it is checked here, where it enters.
 
 use super::lines::{Line, MAX_LINE_BYTES};
+use crate::limits::preview;
+use crate::limits::{self, Excess};
 use athanor_core::LogLevel;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
@@ -23,9 +26,6 @@ use serde_json::Value;
 
 /// The protocol version this runtime speaks, passed to the process as `ATHANOR_PROTOCOL`.
 pub(crate) const PROTOCOL_VERSION: u32 = 1;
-
-/// How much of a rejected line a warning quotes: enough to recognise it, short enough to read.
-const PREVIEW_BYTES: usize = 200;
 
 /// The message types this version knows, in the order the documentation lists them.
 const KNOWN_TYPES: [&str; 4] = ["log", "result", "progress", "fail"];
@@ -128,12 +128,50 @@ pub(crate) fn decode(line: &Line<'_>) -> Result<Option<Message>, String> {
 fn parse(bytes: &[u8]) -> Result<Message, String> {
     // The typed parse is the fast path for well-formed lines; only a failure pays for the closer look that finds
     // a message a person can act on.
-    serde_json::from_slice::<Message>(bytes).map_err(|typed_error| diagnose(bytes, &typed_error))
+    let message = serde_json::from_slice::<Message>(bytes).map_err(|typed_error| diagnose(bytes, &typed_error))?;
+    within_limits(&message)?;
+    Ok(message)
+}
+
+/// The limits every run's values obey ([`crate::limits`]), checked on a parsed message.
+fn within_limits(message: &Message) -> Result<(), String> {
+    let problem = |kind: &str, subject: &str, excess: Excess, json: bool| {
+        let size = if json && matches!(excess, Excess::Bytes { .. }) { " as JSON" } else { "" };
+        format!("invalid {kind:?} message: {subject}{size} {excess}")
+    };
+    match message {
+        Message::Log { message, metadata, .. } => {
+            limits::check_text(message, limits::MAX_MESSAGE_BYTES)
+                .map_err(|excess| problem("log", "its message", excess, false))?;
+            if let Some(metadata) = metadata {
+                limits::check_value(metadata, limits::MAX_METADATA_BYTES)
+                    .map_err(|excess| problem("log", "its metadata", excess, true))?;
+            }
+        }
+        Message::Result { key, value } => {
+            limits::check_text(key, limits::MAX_KEY_BYTES)
+                .map_err(|excess| problem("result", "its key", excess, false))?;
+            limits::check_value(value, limits::MAX_VALUE_BYTES)
+                .map_err(|excess| problem("result", "its value", excess, true))?;
+        }
+        // A progress message is cut to its limit by `RunContext::progress`; a `fail` text is the run's error, within
+        // the line cap.
+        Message::Progress { .. } | Message::Fail { .. } => {}
+    }
+    Ok(())
 }
 
 fn diagnose(bytes: &[u8], typed_error: &serde_json::Error) -> String {
     let value = match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => value,
+        // serde_json stops at 128 levels (so a line in which something is nested that deep is valid JSON that it
+        // cannot read), far beyond the limit for a value anyway.
+        Err(error) if error.to_string().starts_with("recursion limit exceeded") => {
+            return format!(
+                "it is nested more than 127 levels deep, over the limit of {} levels for metadata and result values",
+                limits::MAX_DEPTH
+            );
+        }
         Err(error) => return format!("it is not valid JSON ({})", without_position(&error)),
     };
     let Value::Object(object) = value else {
@@ -154,20 +192,6 @@ fn without_position(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let position = format!(" at line {} column {}", error.line(), error.column());
     text.strip_suffix(&position).map(str::to_owned).unwrap_or(text)
-}
-
-/// The first [`PREVIEW_BYTES`] of a line as text, with an ellipsis when there is more.
-pub(crate) fn preview(bytes: &[u8]) -> String {
-    if bytes.len() <= PREVIEW_BYTES {
-        return String::from_utf8_lossy(bytes).into_owned();
-    }
-    // Back up to the start of a UTF-8 character so the cut does not leave half of one (continuation bytes are
-    // 0b10xx_xxxx; a character has at most three of them).
-    let mut end = PREVIEW_BYTES;
-    while end > PREVIEW_BYTES - 3 && bytes[end] & 0b1100_0000 == 0b1000_0000 {
-        end -= 1;
-    }
-    format!("{}…", String::from_utf8_lossy(&bytes[..end]))
 }
 
 #[cfg(test)]
@@ -296,12 +320,31 @@ mod tests {
     }
 
     #[test]
-    fn previews_are_short_and_never_split_a_character() {
-        assert_eq!(preview(b"short"), "short");
-        let long = "é".repeat(150); // 300 bytes, two per character
-        let shown = preview(long.as_bytes());
-        assert_eq!(shown, format!("{}…", "é".repeat(100)));
-        let odd = format!("a{long}"); // the 200-byte mark falls inside a character
-        assert_eq!(preview(odd.as_bytes()), format!("a{}…", "é".repeat(99)));
+    fn messages_over_a_limit_are_explained_with_the_limit_and_the_size_found() {
+        let key = "k".repeat(limits::MAX_KEY_BYTES + 1);
+        let warning = problem(&format!(r#"{{"type":"result","key":"{key}","value":1}}"#));
+        assert!(
+            warning
+                .contains("invalid \"result\" message: its key is 1025 bytes, over the limit of 1024 bytes (1 KiB);"),
+            "{warning}"
+        );
+        let fits = "k".repeat(limits::MAX_KEY_BYTES);
+        assert!(message(&format!(r#"{{"type":"result","key":"{fits}","value":1}}"#)).is_ok());
+
+        let deep = |depth: usize| serde_json::to_string(&limits::nested(depth, json!(1))).unwrap();
+        let warning = problem(&format!(r#"{{"type":"result","key":"deep","value":{}}}"#, deep(limits::MAX_DEPTH + 1)));
+        assert!(
+            warning.contains(
+                "invalid \"result\" message: its value is nested 65 levels deep, over the limit of 64 levels;"
+            ),
+            "{warning}"
+        );
+        assert!(message(&format!(r#"{{"type":"result","key":"deep","value":{}}}"#, deep(limits::MAX_DEPTH))).is_ok());
+        let warning =
+            problem(&format!(r#"{{"type":"log","message":"m","metadata":{{"a":{}}}}}"#, deep(limits::MAX_DEPTH)));
+        assert!(warning.contains("invalid \"log\" message: its metadata is nested 65 levels deep"), "{warning}");
+        // Deeper than serde_json reads at all.
+        let warning = problem(&format!(r#"{{"type":"result","key":"deep","value":{}}}"#, deep(200)));
+        assert!(warning.contains("it is nested more than 127 levels deep, over the limit of 64 levels"), "{warning}");
     }
 }
