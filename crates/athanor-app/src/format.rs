@@ -3,17 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago" — coarse on purpose, with the exact time on hover.
-pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let seconds = (now - at).num_seconds();
-    match seconds {
-        i64::MIN..=4 => "just now".to_owned(),
-        5..=59 => format!("{seconds} s ago"),
-        60..=3_599 => format!("{} min ago", seconds / 60),
-        3_600..=86_399 => format!("{} h ago", seconds / 3_600),
-        _ => format!("{} d ago", seconds / 86_400),
-    }
-}
+pub use athanor_core::text::relative_time;
 
 /// `2026-11-26 07:09:30 UTC`, for `title` attributes.
 pub fn utc_stamp(at: DateTime<Utc>) -> String {

@@ -115,17 +115,7 @@ pub fn clock_time(at: DateTime<Utc>) -> String {
     at.with_timezone(&Local).format("%H:%M:%S%.3f").to_string()
 }
 
-/// "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago": coarse, as the dashboard shows it.
-pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let seconds = (now - at).num_seconds();
-    match seconds {
-        i64::MIN..=4 => "just now".to_owned(),
-        5..=59 => format!("{seconds} s ago"),
-        60..=3_599 => format!("{} min ago", seconds / 60),
-        3_600..=86_399 => format!("{} h ago", seconds / 3_600),
-        _ => format!("{} d ago", seconds / 86_400),
-    }
-}
+pub use athanor_core::text::relative_time;
 
 /// `850ms`, `12.3s`, `4m 05s`, `2h 03m`.
 pub fn duration(duration: chrono::Duration) -> String {

@@ -12,6 +12,7 @@
 //! - [`events`] — what live streams carry: [`events::RunEvent`], [`events::LifecycleEvent`], [`events::Progress`].
 //! - [`experiment`] — [`experiment::ExperimentDefinition`]: name, description, version and schema.
 //! - [`ids`] — [`RunId`] and [`InstanceId`]: UUIDs that cannot be mixed up, parsed once at the edge.
+//! - [`text`] — wording the front ends share (`relative_time`).
 //! - [`model`] — [`model::Instance`], [`model::Run`] and the records a run produces.
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod model;
 pub mod names;
 pub mod schema;
 pub mod status;
+pub mod text;
 
 pub use events::{LifecycleEvent, Progress, RunEvent};
 pub use experiment::ExperimentDefinition;

@@ -378,28 +378,7 @@ impl Store {
 
     /// A page of a run's results after `after_seq`, in `seq` order.
     pub async fn results(&self, run_id: RunId, after_seq: i64, limit: u32) -> Result<Page<ResultRecord>, StoreError> {
-        let items = on_backend!(self, |pool, Id| {
-            let rows = sqlx::query(
-                "SELECT seq, ts, key, value FROM run_results WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(Id::from(run_id.as_uuid()))
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(ResultRecord {
-                        seq: row.try_get("seq")?,
-                        ts: row.try_get("ts")?,
-                        key: row.try_get("key")?,
-                        value: row.try_get::<Json<Value>, _>("value")?.0,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?
-        });
-        let next_after_seq = items.last().map_or(after_seq, |result| result.seq);
-        Ok(Page { items, next_after_seq })
+        self.results_page(run_id, None, after_seq, limit).await
     }
 
     /// A page of one result key's values after `after_seq`, in `seq` order (an experiment may record a key many
@@ -411,17 +390,25 @@ impl Store {
         after_seq: i64,
         limit: u32,
     ) -> Result<Page<ResultRecord>, StoreError> {
+        self.results_page(run_id, Some(key), after_seq, limit).await
+    }
+
+    async fn results_page(
+        &self,
+        run_id: RunId,
+        key: Option<&str>,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Page<ResultRecord>, StoreError> {
         let items = on_backend!(self, |pool, Id| {
-            let rows = sqlx::query(
-                "SELECT seq, ts, key, value FROM run_results WHERE run_id = $1 AND key = $2 AND seq > $3
-                 ORDER BY seq LIMIT $4",
-            )
-            .bind(Id::from(run_id.as_uuid()))
-            .bind(key)
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?;
+            let mut sql = QueryBuilder::new("SELECT seq, ts, key, value FROM run_results WHERE run_id = ");
+            sql.push_bind(Id::from(run_id.as_uuid()));
+            if let Some(key) = key {
+                // Served by the index on (run_id, key).
+                sql.push(" AND key = ").push_bind(key.to_owned());
+            }
+            sql.push(" AND seq > ").push_bind(after_seq).push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+            let rows = sql.build().fetch_all(pool).await?;
             rows.iter()
                 .map(|row| {
                     Ok(ResultRecord {

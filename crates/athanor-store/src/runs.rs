@@ -58,6 +58,22 @@ pub struct RunKey {
     pub id: RunId,
 }
 
+/// The columns of a [`RunListing`]: the run and its instance's name and experiment.
+const LISTING_SELECT: &str = "SELECT r.id, r.instance_id, r.status, r.config, r.experiment_version, r.created_at,
+        r.started_at, r.completed_at, r.error, i.name AS instance_name, i.experiment AS experiment
+     FROM runs r JOIN instances i ON i.id = r.instance_id";
+
+macro_rules! listing_from_row {
+    ($row:expr, $Id:ty) => {{
+        let row = $row;
+        RunListing {
+            instance_name: row.try_get("instance_name")?,
+            experiment: row.try_get("experiment")?,
+            run: run_from_row!(row, $Id),
+        }
+    }};
+}
+
 impl Store {
     /// Create a `pending` run of `instance_id` that keeps its own copy of `config` and the experiment version.
     pub async fn create_run(
@@ -229,11 +245,7 @@ impl Store {
             let mut count = QueryBuilder::new("SELECT COUNT(*) FROM runs r JOIN instances i ON i.id = r.instance_id");
             filters(&mut count);
             let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
-            let mut page = QueryBuilder::new(
-                "SELECT r.id, r.instance_id, r.status, r.config, r.experiment_version, r.created_at, r.started_at,
-                        r.completed_at, r.error, i.name AS instance_name, i.experiment AS experiment
-                 FROM runs r JOIN instances i ON i.id = r.instance_id",
-            );
+            let mut page = QueryBuilder::new(LISTING_SELECT);
             filters(&mut page);
             page.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
                 .push_bind(limit)
@@ -241,11 +253,7 @@ impl Store {
                 .push_bind(offset);
             let mut listings = Vec::new();
             for row in page.build().fetch_all(pool).await? {
-                listings.push(RunListing {
-                    instance_name: row.try_get("instance_name")?,
-                    experiment: row.try_get("experiment")?,
-                    run: run_from_row!(row, Id),
-                });
+                listings.push(listing_from_row!(row, Id));
             }
             Ok((listings, total))
         })
@@ -260,11 +268,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<RunListing>, StoreError> {
         on_backend!(self, |pool, Id| {
-            let mut page = QueryBuilder::new(
-                "SELECT r.id, r.instance_id, r.status, r.config, r.experiment_version, r.created_at, r.started_at,
-                        r.completed_at, r.error, i.name AS instance_name, i.experiment AS experiment
-                 FROM runs r JOIN instances i ON i.id = r.instance_id WHERE 1 = 1",
-            );
+            let mut page = QueryBuilder::new(format!("{LISTING_SELECT} WHERE 1 = 1"));
             if let Some(experiment) = &filter.experiment {
                 page.push(" AND i.experiment = ").push_bind(experiment.clone());
             }
@@ -286,11 +290,7 @@ impl Store {
             page.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ").push_bind(limit);
             let mut listings = Vec::new();
             for row in page.build().fetch_all(pool).await? {
-                listings.push(RunListing {
-                    instance_name: row.try_get("instance_name")?,
-                    experiment: row.try_get("experiment")?,
-                    run: run_from_row!(row, Id),
-                });
+                listings.push(listing_from_row!(row, Id));
             }
             Ok(listings)
         })
