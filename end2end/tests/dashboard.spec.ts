@@ -3,7 +3,10 @@ import { hydrated, watchConsole } from './helpers';
 
 test('the dashboard lists the demo instances and hydrates without console errors', async ({ page }) => {
   const problems = watchConsole(page);
-  await page.goto('/');
+  const response = await page.goto('/');
+  // No other site may frame the dashboard (a framed page could be clicked through: Start, Delete).
+  expect(response?.headers()['x-frame-options']).toBe('DENY');
+  expect(response?.headers()['content-security-policy']).toBe("frame-ancestors 'none'");
   await expect(page.getByRole('heading', { name: 'Instances' })).toBeVisible();
   for (const name of ['GPT-4 Baseline', 'Claude Baseline', 'Long sleep (cancel me)', 'Model pairs']) {
     await expect(page.getByRole('link', { name, exact: true })).toBeVisible();

@@ -33,7 +33,7 @@ async fn public_server() -> Public {
     Public { server, base, client, _dir: dir }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_server_answers_the_api_and_mcp_only_with_its_token() {
     let app = public_server().await;
     let url = format!("{}/api/v1/instances", app.base);
@@ -63,7 +63,7 @@ async fn a_public_server_answers_the_api_and_mcp_only_with_its_token() {
     assert_eq!(lowercase.status().as_u16(), 200, "the scheme name is case-insensitive");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_logs_in_once_and_keeps_a_strict_http_only_session() {
     let app = public_server().await;
     let page = app.client.get(format!("{}/runs?status=failed", app.base)).header("accept", "text/html").send().await;
@@ -103,7 +103,7 @@ async fn a_browser_logs_in_once_and_keeps_a_strict_http_only_session() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_server_with_a_guessable_token_refuses_to_start_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let error = start(config(dir.path(), "0.0.0.0:0", Some("short"))).await.err().expect("refused");
@@ -111,7 +111,7 @@ async fn a_public_server_with_a_guessable_token_refuses_to_start_and_writes_noth
     assert!(!dir.path().join("athanor.db").exists(), "no database was created");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_server_without_a_token_makes_one_and_keeps_it_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let first = start(config(dir.path(), "0.0.0.0:0", None)).await.unwrap();
@@ -128,7 +128,7 @@ async fn a_public_server_without_a_token_makes_one_and_keeps_it_for_the_next_sta
     second.abort();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_server_with_a_token_set_requires_it() {
     // A machine shared with other accounts, or a proxy in front: the operator sets a token and every client needs it.
     let dir = tempfile::tempdir().unwrap();
@@ -140,7 +140,7 @@ async fn a_loopback_server_with_a_token_set_requires_it() {
     server.abort();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_server_asks_no_token() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(config(dir.path(), "127.0.0.1:0", None)).await.unwrap();

@@ -104,7 +104,7 @@ async fn a_run_created_and_followed_from_the_terminal_completes_with_exit_zero()
     assert!(results.to_string().contains("accuracy"), "{results}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_configuration_is_refused_with_each_field_named_and_nothing_saved() {
     let served = serve().await;
     let before = json(&athanor(&served.url, &["instances", "list", "--json"]).await).as_array().unwrap().len();
@@ -121,7 +121,7 @@ async fn a_bad_configuration_is_refused_with_each_field_named_and_nothing_saved(
     assert_eq!(after, before);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_named_with_what_to_do() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -161,7 +161,7 @@ async fn a_followed_run_cancelled_from_another_terminal_exits_with_the_cancelled
     assert!(String::from_utf8_lossy(&output.stdout).contains("cancelled"), "{}", text(&output));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_requires_a_token_gets_it_from_athanor_token() {
     let dir = tempfile::tempdir().unwrap();
     let token = "cli-test-token-0123456789";

@@ -84,7 +84,7 @@ async fn experiment_names(server: &Server) -> Vec<String> {
     definitions.into_iter().map(|d| d.name.to_string()).collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_manifest_stops_the_server_at_start_naming_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("athanor.toml");

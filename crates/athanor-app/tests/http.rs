@@ -45,13 +45,13 @@ async fn dashboard_lists_seeded_instances(app: &App) {
     assert!(html.contains("/pkg/athanor.wasm"), "and names the WebAssembly file cargo-leptos writes");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_is_server_rendered_with_the_demo_instances() {
     let app = spawn_app(None).await;
     dashboard_lists_seeded_instances(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_page_shows_its_configuration() {
     let app = spawn_app(None).await;
     let summaries = app.server.state.service.store().list_instances().await.unwrap();
@@ -63,7 +63,7 @@ async fn instance_page_shows_its_configuration() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_addresses_render_readable_errors() {
     let app = spawn_app(None).await;
     let (status, html) = app.get("/no/such/page").await;
@@ -76,7 +76,7 @@ async fn bad_addresses_render_readable_errors() {
     assert!(html.contains("no instance with id 00000000-0000-4000-8000-000000000000"), "{html}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeding_happens_once_only() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("athanor.db").display());
@@ -95,7 +95,7 @@ async fn seeding_happens_once_only() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_server_runs_on_postgres() {
     let admin =
         std::env::var("ATHANOR_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -128,7 +128,7 @@ impl App {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_and_cancel_refuse_bad_ids_with_4xx() {
     let app = spawn_app(None).await;
     let (status, body) = app.call("start_run", &[("instance_id", "not-a-uuid")], None).await;
@@ -158,7 +158,7 @@ async fn start_and_cancel_refuse_bad_ids_with_4xx() {
     assert_eq!(runs.len(), 1, "only the valid call created a run");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_origin_calls_and_foreign_hosts_are_refused_and_write_nothing() {
     let app = spawn_app(None).await;
     let instance = app.first_instance("GPT-4 Baseline").await;
@@ -196,7 +196,7 @@ async fn cross_origin_calls_and_foreign_hosts_are_refused_and_write_nothing() {
     assert_eq!(response.status().as_u16(), 403);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refused() {
     let app = spawn_app(None).await;
     let before = app.server.state.service.store().count_instances().await.unwrap();
@@ -276,7 +276,7 @@ async fn saving_an_instance_validates_every_field_and_writes_nothing_when_refuse
     assert_eq!(status, 404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comparison_refuses_bad_ids_and_empty_selections() {
     let app = spawn_app(None).await;
     let (status, body) = app.call("get_comparison", &[("runs", "")], None).await;
@@ -298,7 +298,7 @@ async fn comparison_refuses_bad_ids_and_empty_selections() {
     assert_eq!(response.status().as_u16(), 400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_read_back_with_a_csv_reader() {
     let app = spawn_app(None).await;
     let first = app.first_instance("GPT-4 Baseline").await;
@@ -356,7 +356,7 @@ async fn exports_read_back_with_a_csv_reader() {
     assert!(rows.iter().any(|r| &r[3] == "config" && &r[4] == "model" && &r[6] == "claude-3"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_json_api_and_mcp_refuse_requests_another_site_starts_and_write_nothing() {
     let app = spawn_app(None).await;
     let instance = app.first_instance("GPT-4 Baseline").await;
@@ -382,12 +382,15 @@ async fn the_json_api_and_mcp_refuse_requests_another_site_starts_and_write_noth
     assert_eq!(same_origin.status().as_u16(), 201, "the dashboard's own origin is welcome");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_can_be_framed_by_another_site() {
     let app = spawn_app(None).await;
-    for path in ["/", "/api/v1/instances", "/no/such/page"] {
+    // One guard sets these on every answer; pages are checked by the browser tests, which load them whole.
+    for path in ["/api/v1/instances", "/api/v1/openapi.json", "/favicon.svg", "/export/compare.csv?runs="] {
         let response = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
-        let headers = response.headers();
+        let headers = response.headers().clone();
+        // Read to the end: a page streams out, and an answer left half-read would keep its connection busy.
+        response.text().await.unwrap();
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
         assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");

@@ -99,7 +99,7 @@ async fn closed_for(socket: &mut Socket) -> (String, u16) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_streams_to_its_end_and_an_unknown_run_is_an_error() {
     let app = app(LiveLimits::default()).await;
     let service = &app.server.state.service;
@@ -134,7 +134,7 @@ async fn a_run_streams_to_its_end_and_an_unknown_run_is_an_error() {
     assert!(matches!(receive(&mut socket).await, Received::Close(_) | Received::Ended));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_sends_nothing_is_closed_within_the_time_limit() {
     let limit = Duration::from_millis(300);
     let app = app(LiveLimits { first_message_within: limit, ..LiveLimits::default() }).await;
@@ -149,7 +149,7 @@ async fn a_client_that_sends_nothing_is_closed_within_the_time_limit() {
     assert_eq!(app.server.state.service.runtime().hub().run_topic_count(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_message_closes_the_socket() {
     let app = app(LiveLimits::default()).await;
     let mut socket = app.connect().await;
@@ -161,7 +161,7 @@ async fn a_second_message_closes_the_socket() {
     assert_eq!(error, "this socket takes one request and then only listens; open another to ask again");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_over_the_size_limit_closes_the_socket() {
     let app = app(LiveLimits { max_message_bytes: 1024, ..LiveLimits::default() }).await;
     let mut socket = app.connect().await;
@@ -187,7 +187,7 @@ async fn a_message_over_the_size_limit_closes_the_socket() {
     assert!(matches!(receive(&mut socket).await, Received::Error(AppError::NotFound(_))));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_socket_limit_an_upgrade_is_refused_until_a_place_is_free() {
     let app = app(LiveLimits { max_sockets: 3, ..LiveLimits::default() }).await;
     let mut open = Vec::new();
@@ -235,7 +235,7 @@ async fn beyond_the_socket_limit_an_upgrade_is_refused_until_a_place_is_free() {
     drop(open);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_answering_pings_is_dropped() {
     let every = Duration::from_millis(200);
     let app = app(LiveLimits { ping_every: every, ..LiveLimits::default() }).await;
