@@ -386,7 +386,7 @@ async fn the_json_api_and_mcp_refuse_requests_another_site_starts_and_write_noth
 async fn no_page_can_be_framed_by_another_site() {
     let app = spawn_app(None).await;
     // One guard sets these on every answer; pages are checked by the browser tests, which load them whole.
-    for path in ["/api/v1/instances", "/api/v1/openapi.json", "/favicon.svg", "/export/compare.csv?runs="] {
+    for path in ["/api/v1/instances", "/api/v1/openapi.json", "/export/compare.csv?runs="] {
         let response = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
         let headers = response.headers().clone();
         // Read to the end: a page streams out, and an answer left half-read would keep its connection busy.
