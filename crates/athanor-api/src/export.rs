@@ -132,7 +132,8 @@ impl Pages for LogPages {
     const CSV_HEADER: &'static [&'static str] = &["seq", "ts", "level", "message", "metadata"];
 
     async fn page(&self, after: i64) -> ServiceResult<(Vec<LogRecord>, i64)> {
-        let LogPage { items, next_after } = self.service.logs(self.id, after, &[], EXPORT_PAGE).await?;
+        let LogPage { items, next_after } =
+            self.service.logs(self.id, after, &athanor_core::LogFilter::all(), EXPORT_PAGE).await?;
         Ok((items, next_after))
     }
 

@@ -4,7 +4,7 @@ use crate::error::ApiError;
 use crate::extract::{blank_as_none, number_or_none, Params, PathId};
 use athanor_core::api::{ErrorBody, LogPage, ResultPage};
 use athanor_core::compare::Comparison;
-use athanor_core::{LogLevel, RunId};
+use athanor_core::{LogFilter, LogLevel, RunId};
 use athanor_service::Service;
 use axum::extract::State;
 use axum::Json;
@@ -49,6 +49,11 @@ pub(crate) struct LogsParams {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[param(value_type = Option<String>, example = "warn,error")]
     level: Option<Levels>,
+    /// Only lines whose message contains this text, ignoring case (at most 1,024 bytes). Searched in the
+    /// database over the whole run.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[param(value_type = Option<String>, example = "out of memory")]
+    q: Option<String>,
     /// Lines per page: default 500, at most 5,000.
     #[serde(default, deserialize_with = "number_or_none")]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 5000)]
@@ -57,7 +62,7 @@ pub(crate) struct LogsParams {
 
 /// Read a run's log lines.
 ///
-/// Oldest first, after a `seq` (or just before one), optionally at some levels only.
+/// Oldest first, after a `seq` (or just before one), optionally at some levels only and containing a text.
 #[utoipa::path(
     get,
     path = "/runs/{id}/logs",
@@ -66,7 +71,7 @@ pub(crate) struct LogsParams {
     responses(
         (status = 200, description = "A page of lines; pass `next_after` as `after` to read on", body = LogPage),
         (status = 400, description = "`invalid_input`: a parameter is refused (`level` names an unknown level, \
-            `after` and `before` both given, …)", body = ErrorBody),
+            `after` and `before` both given, `q` too long, …)", body = ErrorBody),
         (status = 404, description = "`not_found`: no run with that id", body = ErrorBody),
     )
 )]
@@ -76,12 +81,14 @@ pub(crate) async fn logs(
     Params(params): Params<LogsParams>,
 ) -> Result<Json<LogPage>, ApiError> {
     let levels = params.level.map(|Levels(levels)| levels).unwrap_or_default();
+    let filter = LogFilter::levels(&levels).containing(params.q.as_deref().unwrap_or_default());
+    filter.check().map_err(|message| ApiError::invalid("q", message))?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     match (params.after, params.before) {
         (Some(_), Some(_)) => Err(ApiError::invalid("before", "give either `after` or `before`, not both")),
-        (after, None) => Ok(Json(service.logs(id, after.unwrap_or(0), &levels, limit).await?)),
+        (after, None) => Ok(Json(service.logs(id, after.unwrap_or(0), &filter, limit).await?)),
         (None, Some(before)) => {
-            let items = service.logs_before(id, before, &levels, limit).await?;
+            let items = service.logs_before(id, before, &filter, limit).await?;
             // Reading on forward continues after the last line returned (or from `before` when there was none).
             let next_after = items.last().map_or(before.saturating_sub(1).max(0), |line| line.seq);
             Ok(Json(LogPage { items, next_after }))

@@ -360,6 +360,16 @@ async fn a_finished_run_is_waited_for_and_its_logs_and_results_read_back() {
     let typo = api.get(&format!("/runs/{run}/logs?levl=info")).await;
     assert_eq!(typo.error(400, "invalid_input"), vec!["levl"]);
 
+    // By text, anywhere in the run, ignoring case; with a level too.
+    let third = api.get(&format!("/runs/{run}/logs?q=EPOCH%203/")).await;
+    let third = third.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(third.len(), 1, "{third:#?}");
+    assert!(third[0]["message"].as_str().unwrap().starts_with("epoch 3/5 loss="));
+    let third_debug = api.get(&format!("/runs/{run}/logs?q=epoch%203/&level=debug&before=9223372036854775807")).await;
+    assert!(third_debug.ok(200)["items"].as_array().unwrap().is_empty(), "the epoch line is info");
+    let long = api.get(&format!("/runs/{run}/logs?q={}", "x".repeat(1_025))).await;
+    assert_eq!(long.error(400, "invalid_input"), vec!["q"]);
+
     // Results: all of them, and those under one key.
     let results = api.get(&format!("/runs/{run}/results")).await;
     let results = results.ok(200)["items"].as_array().unwrap().clone();

@@ -228,6 +228,8 @@ pub struct RunOverview {
     pub instance_config_changed: bool,
     /// Exact number of log lines through `last_seq`.
     pub log_total: i64,
+    /// Exact number of log lines through `last_seq` at each level (they sum to `log_total`).
+    pub log_levels: crate::logs::LevelCounts,
     /// The last lines through `last_seq`, ascending.
     pub logs: Vec<LogRecord>,
     /// Exact number of results through `last_seq`.

@@ -12,6 +12,7 @@
 //! - [`events`] — what live streams carry: [`events::RunEvent`], [`events::LifecycleEvent`], [`events::Progress`].
 //! - [`experiment`] — [`experiment::ExperimentDefinition`]: name, description, version and schema.
 //! - [`ids`] — [`RunId`] and [`InstanceId`]: UUIDs that cannot be mixed up, parsed once at the edge.
+//! - [`logs`] — [`LogFilter`] (which log lines a reader wants) and [`LevelCounts`] (lines per level).
 //! - [`text`] — wording the front ends share (`relative_time`).
 //! - [`model`] — [`model::Instance`], [`model::Run`] and the records a run produces.
 
@@ -20,6 +21,7 @@ pub mod compare;
 pub mod events;
 pub mod experiment;
 pub mod ids;
+pub mod logs;
 pub mod model;
 pub mod names;
 pub mod schema;
@@ -29,6 +31,7 @@ pub mod text;
 pub use events::{LifecycleEvent, Progress, RunEvent};
 pub use experiment::ExperimentDefinition;
 pub use ids::{IdError, InstanceId, RunId};
+pub use logs::{LevelCounts, LogFilter};
 pub use model::{
     Instance, InstanceDraft, InstanceSummary, LogLevel, LogRecord, NewLog, NewResult, ResultRecord, Run, RunListing,
     RunSummary,

@@ -131,6 +131,10 @@ pub struct RunLogs {
     #[serde(default)]
     #[schemars(extend("enum" = ["debug", "info", "warn", "error", null]))]
     pub level: Option<String>,
+    /// Only lines whose message contains this text, ignoring case (searched over the whole run, so the last
+    /// matches come back however long ago they were logged).
+    #[serde(default)]
+    pub contains: Option<String>,
 }
 
 /// Names one run whose results to read.

@@ -12,7 +12,7 @@ use crate::args::{
 };
 use crate::results::{ResultDetails, ResultSummary};
 use athanor_core::api::{InstanceChanges, InstanceInput};
-use athanor_core::{ExperimentDefinition, LogLevel, ResultRecord, RunId, RunStatus};
+use athanor_core::{ExperimentDefinition, LogFilter, LogLevel, ResultRecord, RunId, RunStatus};
 use athanor_service::{RunQuery, Service, ServiceError, ServiceResult};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -295,8 +295,9 @@ impl AthanorMcp {
     }
 
     /// Read the tail of a run's log: its LAST `limit` lines (default 100, at most 1000), oldest first, optionally
-    /// only the lines of one level (debug, info, warn or error; error lines are where to look when a run failed).
-    /// Works while the run is still running. Answers {"run_id", "lines": [{seq, ts, level, message, metadata}]}.
+    /// only the lines of one level (debug, info, warn or error; error lines are where to look when a run failed)
+    /// and only lines containing a text (`contains`, ignoring case). Both filters search the whole run, not just
+    /// its tail. Works while the run is still running. Answers {"run_id", "lines": [{seq, ts, level, message, metadata}]}.
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn get_run_logs(&self, Parameters(args): Parameters<RunLogs>) -> CallToolResult {
         answer(
@@ -307,7 +308,9 @@ impl AthanorMcp {
                     None => Vec::new(),
                 };
                 let limit = args.limit.unwrap_or(DEFAULT_LOG_TAIL).clamp(1, MAX_LOG_TAIL);
-                let lines = self.service.logs_before(id, i64::MAX, &levels, limit).await?;
+                let filter = LogFilter::levels(&levels).containing(args.contains.as_deref().unwrap_or_default());
+                filter.check().map_err(|message| ServiceError::invalid_field("contains", message))?;
+                let lines = self.service.logs_before(id, i64::MAX, &filter, limit).await?;
                 Ok(json!({"run_id": id, "lines": lines}))
             }
             .await,

@@ -17,10 +17,12 @@ mod error;
 mod instances;
 mod records;
 mod runs;
+mod tallies;
 
 pub use error::StoreError;
 pub use records::{approx_json_bytes, LogQuery, Page};
 pub use runs::{RunFilter, RunKey};
+pub use tallies::RunTally;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -29,6 +31,13 @@ use std::time::Duration;
 
 /// The URL used when `DATABASE_URL` is not set: a file next to where the server starts.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://athanor.db";
+
+/// How long a PostgreSQL query waits for a connection (a pooled one, or a new one being opened) before it fails
+/// with [`sqlx::Error::PoolTimedOut`]. While the server is unreachable (down, restarting, a network partition that
+/// swallows packets), this is how long a request that needs the database takes to answer with an error instead of
+/// hanging; the runtime retries its own writes (records, status changes) until the database is back. A healthy pool
+/// of 16 connections hands one out in microseconds, so 5 s is never reached in normal operation.
+pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +92,7 @@ impl Store {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await
                 .map_err(|source| StoreError::Connect { url: redact(url), source })?;

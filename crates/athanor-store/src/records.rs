@@ -4,9 +4,9 @@
 //! the store. A viewer that has seen everything up to `seq = N` asks for "after N" in both tables and can never
 //! miss or repeat a record.
 
+use crate::tallies::{self, Deltas};
 use crate::{on_backend, Store, StoreError};
-use athanor_core::RunId;
-use athanor_core::{LogLevel, LogRecord, ResultRecord};
+use athanor_core::{LogFilter, LogLevel, LogRecord, ResultRecord, RunId};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -96,10 +96,11 @@ async fn append_rows_sqlite(
     }
     let text_of =
         |run_id: &RunId| -> &str { id_text.iter().find(|(id, _)| id == run_id).map_or("", |(_, text)| text.as_str()) };
+    let mut deltas = Deltas::of(logs, results);
     let mut tx = pool.begin().await?;
     for chunk in statements(logs, |(_, log)| log_row_bytes(log)) {
         let stamps: Vec<String> = chunk.iter().map(|(_, log)| rfc3339_micros(log.ts)).collect();
-        QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
+        let stored = QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
             .push_values(chunk.iter().zip(&stamps), |mut row, ((run_id, log), stamp)| {
                 row.push_bind(text_of(run_id))
                     .push_bind(log.seq)
@@ -112,10 +113,11 @@ async fn append_rows_sqlite(
             .build()
             .execute(&mut *tx)
             .await?;
+        deltas.note_insert(chunk.iter().map(|(id, _)| *id), chunk.len(), stored.rows_affected());
     }
     for chunk in statements(results, |(_, result)| result_row_bytes(result)) {
         let stamps: Vec<String> = chunk.iter().map(|(_, result)| rfc3339_micros(result.ts)).collect();
-        QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
+        let stored = QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
             .push_values(chunk.iter().zip(&stamps), |mut row, ((run_id, result), stamp)| {
                 row.push_bind(text_of(run_id))
                     .push_bind(result.seq)
@@ -127,7 +129,9 @@ async fn append_rows_sqlite(
             .build()
             .execute(&mut *tx)
             .await?;
+        deltas.note_insert(chunk.iter().map(|(id, _)| *id), chunk.len(), stored.rows_affected());
     }
+    tallies::apply_sqlite(&mut tx, &deltas).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -215,13 +219,13 @@ where
     })
 }
 
-/// Which logs to read: those after a sequence number, optionally only some levels, at most `limit`.
+/// Which logs to read: those after a sequence number that pass a filter, at most `limit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogQuery {
     /// Only records with `seq > after_seq` (0 for the start).
     pub after_seq: i64,
-    /// Only these levels; empty means all.
-    pub levels: Vec<LogLevel>,
+    /// Only lines at these levels containing this text.
+    pub filter: LogFilter,
     /// At most this many rows.
     pub limit: u32,
 }
@@ -229,7 +233,14 @@ pub struct LogQuery {
 impl LogQuery {
     /// The first `limit` logs of any level.
     pub fn first(limit: u32) -> Self {
-        LogQuery { after_seq: 0, levels: Vec::new(), limit }
+        LogQuery { after_seq: 0, filter: LogFilter::all(), limit }
+    }
+
+    /// The same query, only for lines that pass `filter`.
+    #[must_use]
+    pub fn filtered(mut self, filter: LogFilter) -> Self {
+        self.filter = filter;
+        self
     }
 
     /// The same query starting after `seq`.
@@ -247,6 +258,29 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `after_seq` to get the next page (the last `seq` seen, or the one passed in if none).
     pub next_after_seq: i64,
+}
+
+/// Append `filter`'s conditions to a query over `run_logs`. `like` is the engine's case-insensitive `LIKE`.
+fn push_filter<'a, DB: sqlx::Database>(query: &mut QueryBuilder<'a, DB>, filter: &LogFilter, like: &str)
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    push_level_filter(query, &filter.levels);
+    if let Some(text) = &filter.text {
+        // `%`, `_` and the escape character itself are literal in what the reader typed.
+        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        query.push(format_args!(" AND message {like} ")).push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+    }
+}
+
+impl Store {
+    /// The case-insensitive `LIKE` of this engine: SQLite's `LIKE` ignores ASCII case already.
+    fn like(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "LIKE",
+            Store::Postgres(_) => "ILIKE",
+        }
+    }
 }
 
 fn push_level_filter<DB: sqlx::Database>(query: &mut QueryBuilder<'_, DB>, levels: &[LogLevel]) {
@@ -295,9 +329,10 @@ impl Store {
         match self {
             Store::Sqlite(pool) => append_rows_sqlite(pool, logs, results).await,
             Store::Postgres(pool) => {
+                let mut deltas = Deltas::of(logs, results);
                 let mut tx = pool.begin().await?;
                 for chunk in statements(logs, |(_, log)| log_row_bytes(log)) {
-                    QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
+                    let stored = QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, level, message, metadata) ")
                         .push_values(chunk, |mut row, (run_id, log)| {
                             row.push_bind(run_id.as_uuid())
                                 .push_bind(log.seq)
@@ -310,9 +345,10 @@ impl Store {
                         .build()
                         .execute(&mut *tx)
                         .await?;
+                    deltas.note_insert(chunk.iter().map(|(id, _)| *id), chunk.len(), stored.rows_affected());
                 }
                 for chunk in statements(results, |(_, result)| result_row_bytes(result)) {
-                    QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
+                    let stored = QueryBuilder::new("INSERT INTO run_results (run_id, seq, ts, key, value) ")
                         .push_values(chunk, |mut row, (run_id, result)| {
                             row.push_bind(run_id.as_uuid())
                                 .push_bind(result.seq)
@@ -324,7 +360,9 @@ impl Store {
                         .build()
                         .execute(&mut *tx)
                         .await?;
+                    deltas.note_insert(chunk.iter().map(|(id, _)| *id), chunk.len(), stored.rows_affected());
                 }
+                tallies::apply_postgres(&mut tx, &deltas).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -333,10 +371,11 @@ impl Store {
 
     /// A page of a run's logs, in `seq` order.
     pub async fn logs(&self, run_id: RunId, query: &LogQuery) -> Result<Page<LogRecord>, StoreError> {
+        let like = self.like();
         let items = on_backend!(self, |pool, Id| {
             let mut sql = QueryBuilder::new("SELECT seq, ts, level, message, metadata FROM run_logs WHERE run_id = ");
             sql.push_bind(Id::from(run_id.as_uuid())).push(" AND seq > ").push_bind(query.after_seq);
-            push_level_filter(&mut sql, &query.levels);
+            push_filter(&mut sql, &query.filter, like);
             sql.push(" ORDER BY seq LIMIT ").push_bind(i64::from(query.limit));
             let rows = sql.build().fetch_all(pool).await?;
             rows.iter().map(log_from_row).collect::<Result<Vec<_>, StoreError>>()?
@@ -345,19 +384,20 @@ impl Store {
         Ok(Page { items, next_after_seq })
     }
 
-    /// The `limit` logs just before `before_seq` (at `levels`; all when empty), in ascending `seq` order: the tail
-    /// of a run with `i64::MAX`, or the page above what a viewer already shows.
+    /// The `limit` logs just before `before_seq` that pass `filter`, in ascending `seq` order: the tail of a run
+    /// with `i64::MAX`, or the page above what a viewer already shows.
     pub async fn logs_before(
         &self,
         run_id: RunId,
         before_seq: i64,
-        levels: &[LogLevel],
+        filter: &LogFilter,
         limit: u32,
     ) -> Result<Vec<LogRecord>, StoreError> {
+        let like = self.like();
         let mut items = on_backend!(self, |pool, Id| {
             let mut sql = QueryBuilder::new("SELECT seq, ts, level, message, metadata FROM run_logs WHERE run_id = ");
             sql.push_bind(Id::from(run_id.as_uuid())).push(" AND seq < ").push_bind(before_seq);
-            push_level_filter(&mut sql, levels);
+            push_filter(&mut sql, filter, like);
             sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
             let rows = sql.build().fetch_all(pool).await?;
             rows.iter().map(log_from_row).collect::<Result<Vec<_>, StoreError>>()?
@@ -372,6 +412,19 @@ impl Store {
             let mut sql = QueryBuilder::new("SELECT COUNT(*) FROM run_logs WHERE run_id = ");
             sql.push_bind(Id::from(run_id.as_uuid()));
             push_level_filter(&mut sql, levels);
+            Ok(sql.build_query_scalar::<i64>().fetch_one(pool).await?)
+        })
+    }
+
+    /// The exact number of a run's logs before `before_seq` that pass `filter`: what a search found in all, of
+    /// which [`Store::logs_before`] returns the last page. Text searches read every line of the run (levels
+    /// alone are read from their index); lines per level in all are in [`Store::tally`] for free.
+    pub async fn count_matching(&self, run_id: RunId, filter: &LogFilter, before_seq: i64) -> Result<i64, StoreError> {
+        let like = self.like();
+        on_backend!(self, |pool, Id| {
+            let mut sql = QueryBuilder::new("SELECT COUNT(*) FROM run_logs WHERE run_id = ");
+            sql.push_bind(Id::from(run_id.as_uuid())).push(" AND seq < ").push_bind(before_seq);
+            push_filter(&mut sql, filter, like);
             Ok(sql.build_query_scalar::<i64>().fetch_one(pool).await?)
         })
     }
@@ -422,24 +475,6 @@ impl Store {
         });
         let next_after_seq = items.last().map_or(after_seq, |result| result.seq);
         Ok(Page { items, next_after_seq })
-    }
-
-    /// Exact numbers of a run's logs and results with `seq <= through`: counts that agree with a page built
-    /// from the same cursor (anything later arrives through the live stream and is counted there).
-    pub async fn count_through(&self, run_id: RunId, through: i64) -> Result<(i64, i64), StoreError> {
-        on_backend!(self, |pool, Id| {
-            let logs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_logs WHERE run_id = $1 AND seq <= $2")
-                .bind(Id::from(run_id.as_uuid()))
-                .bind(through)
-                .fetch_one(pool)
-                .await?;
-            let results: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_results WHERE run_id = $1 AND seq <= $2")
-                .bind(Id::from(run_id.as_uuid()))
-                .bind(through)
-                .fetch_one(pool)
-                .await?;
-            Ok((logs, results))
-        })
     }
 
     /// The exact number of a run's results.

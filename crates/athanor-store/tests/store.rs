@@ -3,8 +3,8 @@
 mod support;
 
 use athanor_core::{InstanceId, RunId};
-use athanor_core::{LogLevel, LogRecord, ResultRecord, RunStatus};
-use athanor_store::{Backend, LogQuery, Store, StoreError};
+use athanor_core::{LevelCounts, LogFilter, LogLevel, LogRecord, ResultRecord, RunStatus};
+use athanor_store::{Backend, LogQuery, RunTally, Store, StoreError};
 use chrono::Utc;
 use serde_json::json;
 use support::draft;
@@ -25,6 +25,7 @@ on_both_backends!(
     a_retried_append_whose_first_attempt_landed_succeeds_without_duplicates,
     refused_records_are_permanent_errors_and_a_lost_connection_is_transient,
     large_records_are_stored_in_statements_capped_in_bytes,
+    searching_logs_by_text_and_level_covers_the_whole_run,
 );
 
 fn log(seq: i64, level: LogLevel, message: &str) -> LogRecord {
@@ -159,6 +160,9 @@ async fn logs_and_results_append_and_page_by_seq(store: Store) {
     assert_eq!(store.count_logs(run.id, &[LogLevel::Error]).await.unwrap(), 0);
     assert_eq!(store.count_results(run.id).await.unwrap(), 11);
     assert_eq!(store.last_seq(run.id).await.unwrap(), 1_100);
+    let tally = store.tally(run.id).await.unwrap();
+    let levels = LevelCounts { debug: 0, info: 990, warn: 99, error: 0 };
+    assert_eq!(tally, RunTally { last_seq: 1_100, levels, results: 11 }, "kept as the batches committed");
 
     // Paging through everything with `after_seq` sees every log exactly once, in order, equal to what went in.
     let mut seen = Vec::new();
@@ -180,8 +184,10 @@ async fn logs_and_results_append_and_page_by_seq(store: Store) {
         assert_eq!(got.ts.timestamp_micros(), sent.ts.timestamp_micros());
     }
 
-    let warnings =
-        store.logs(run.id, &LogQuery { after_seq: 500, levels: vec![LogLevel::Warn], limit: 3 }).await.unwrap();
+    let warnings = store
+        .logs(run.id, &LogQuery::first(3).after(500).filtered(LogFilter::levels(&[LogLevel::Warn])))
+        .await
+        .unwrap();
     let seqs: Vec<i64> = warnings.items.iter().map(|l| l.seq).collect();
     assert_eq!(seqs, vec![510, 520, 530]);
     assert_eq!(warnings.next_after_seq, 530);
@@ -239,6 +245,51 @@ async fn a_retried_append_whose_first_attempt_landed_succeeds_without_duplicates
     let stored: Vec<(i64, &serde_json::Value)> = stored.iter().map(|r| (r.seq, &r.value)).collect();
     assert_eq!(stored, [(3, &json!(0.5)), (5, &json!(0.1))]);
     assert_eq!(store.last_seq(run.id).await.unwrap(), 5);
+    // The totals count what is stored, not what was sent: a skipped row is not counted twice.
+    let levels = LevelCounts { debug: 0, info: 2, warn: 1, error: 0 };
+    assert_eq!(store.tally(run.id).await.unwrap(), RunTally { last_seq: 5, levels, results: 2 });
+}
+
+async fn searching_logs_by_text_and_level_covers_the_whole_run(store: Store) {
+    let instance = store.create_instance(&draft("Search")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    // 5,000 lines; every 500th an error about a disk, and two lines whose text holds LIKE's wildcards.
+    let mut logs: Vec<LogRecord> = (1..=5_000)
+        .map(|seq| match seq % 500 {
+            0 => log(seq, LogLevel::Error, &format!("Disk full at step {seq}")),
+            _ => log(seq, LogLevel::Info, &format!("step {seq} of 5000")),
+        })
+        .collect();
+    logs.push(log(5_001, LogLevel::Warn, "progress 100% done"));
+    logs.push(log(5_002, LogLevel::Warn, "progress 100 done_ok"));
+    for chunk in logs.chunks(700) {
+        store.append_records(run.id, chunk, &[]).await.unwrap();
+    }
+    let seqs = |lines: &[LogRecord]| lines.iter().map(|line| line.seq).collect::<Vec<_>>();
+
+    let disk = LogFilter::all().containing("DISK");
+    let last_two = store.logs_before(run.id, i64::MAX, &disk, 2).await.unwrap();
+    assert_eq!(seqs(&last_two), [4_500, 5_000], "the last matches, oldest first, case ignored");
+    let earlier = store.logs_before(run.id, 4_500, &disk, 100).await.unwrap();
+    assert_eq!(seqs(&earlier), (1..=8).map(|i| i * 500).collect::<Vec<_>>(), "paging back reaches the start");
+    assert_eq!(store.count_matching(run.id, &disk, i64::MAX).await.unwrap(), 10);
+    assert_eq!(store.count_matching(run.id, &disk, 4_500).await.unwrap(), 8, "counted before the cursor");
+
+    let errors = LogFilter::levels(&[LogLevel::Error]);
+    assert_eq!(store.count_matching(run.id, &errors, i64::MAX).await.unwrap(), 10);
+    let info_disk = LogFilter::levels(&[LogLevel::Info]).containing("disk");
+    assert_eq!(store.count_matching(run.id, &info_disk, i64::MAX).await.unwrap(), 0, "both parts must hold");
+
+    // `%` and `_` are what the reader typed, not wildcards.
+    let percent = store.logs_before(run.id, i64::MAX, &LogFilter::all().containing("100%"), 10).await.unwrap();
+    assert_eq!(seqs(&percent), [5_001]);
+    let underscore = store.logs_before(run.id, i64::MAX, &LogFilter::all().containing("e_o"), 10).await.unwrap();
+    assert_eq!(seqs(&underscore), [5_002]);
+
+    let after = store.logs(run.id, &LogQuery::first(3).after(1_000).filtered(disk.clone())).await.unwrap();
+    assert_eq!(seqs(&after.items), [1_500, 2_000, 2_500]);
+    let levels = LevelCounts { debug: 0, info: 4_990, warn: 2, error: 10 };
+    assert_eq!(store.tally(run.id).await.unwrap(), RunTally { last_seq: 5_002, levels, results: 0 });
 }
 
 async fn refused_records_are_permanent_errors_and_a_lost_connection_is_transient(store: Store) {

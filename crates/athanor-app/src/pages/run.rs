@@ -2,7 +2,12 @@
 //!
 //! The page loads a window (the log tail, the first results, exact totals) in one round trip, renders it on the
 //! server, and once hydrated follows the run from the last `seq` it shows. Only a bounded window of log lines
-//! lives in the DOM, so a run with a million lines opens as fast as one with ten; earlier lines page in on demand.
+//! lives in the DOM, and the totals per level come from one row the writer keeps, so a run with a million lines
+//! opens as fast as one with ten; earlier lines page in on demand.
+//!
+//! Choosing a level or typing a text searches the whole run in the database (not just the lines on screen):
+//! the page asks for the last matches before its cursor and their exact count, then applies the same
+//! [`LogFilter`] to the lines that stream in after it, so the filtered view stays live with no gap.
 
 use crate::calls::CancelRun;
 use crate::components::{ErrorPanel, StatusBadge};
@@ -10,10 +15,11 @@ use crate::error::AppError;
 use crate::format::{clock_duration, config_rows, short_id, thousands, utc_stamp};
 use crate::pages::json_tree::JsonTree;
 use athanor_core::api::RunOverview;
-use athanor_core::{LogLevel, LogRecord, Progress, ResultRecord, Run, RunId};
+use athanor_core::{LevelCounts, LogFilter, LogLevel, LogRecord, Progress, ResultRecord, Run, RunId};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
 
 // The window and the resume cursor are only touched by the live stream, which exists in the browser build.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -30,14 +36,28 @@ pub async fn get_run_page(run_id: RunId) -> Result<RunOverview, AppError> {
     Ok(crate::state::service()?.run_overview(run_id, LOG_PAGE, RESULT_PAGE).await?)
 }
 
-/// Earlier log lines, before `before_seq`, at the given levels (all when empty).
-#[server(endpoint = "get_earlier_logs")]
-pub async fn get_earlier_logs(
+/// The last lines before a cursor that pass a filter, and, when asked, how many do in all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogsBefore {
+    /// Up to a page of lines, oldest first.
+    pub lines: Vec<LogRecord>,
+    /// How many lines before the cursor pass the filter (when counted).
+    pub matching: Option<i64>,
+}
+
+/// The page of log lines before `before_seq` that pass `filter` (searched in the database over the whole run),
+/// with their exact number when `count` is set.
+#[server(endpoint = "get_logs_before")]
+pub async fn get_logs_before(
     run_id: RunId,
     before_seq: i64,
-    levels: Vec<LogLevel>,
-) -> Result<Vec<LogRecord>, AppError> {
-    Ok(crate::state::service()?.logs_before(run_id, before_seq, &levels, LOG_PAGE).await?)
+    filter: LogFilter,
+    count: bool,
+) -> Result<LogsBefore, AppError> {
+    let service = crate::state::service()?;
+    let lines = service.logs_before(run_id, before_seq, &filter, LOG_PAGE).await?;
+    let matching = if count { Some(service.count_logs(run_id, &filter, before_seq).await?) } else { None };
+    Ok(LogsBefore { lines, matching })
 }
 
 /// The next results after `after_seq`, up to `through_seq` (the page's cursor; later ones arrive live).
@@ -77,7 +97,8 @@ struct RunState {
     run: RwSignal<Run>,
     progress: RwSignal<Option<Progress>>,
     logs: RwSignal<Vec<LogRecord>>,
-    log_total: RwSignal<i64>,
+    /// Lines per level in the whole run, kept current by the live stream.
+    log_levels: RwSignal<LevelCounts>,
     results: RwSignal<Vec<ResultRecord>>,
     result_total: RwSignal<i64>,
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -86,6 +107,14 @@ struct RunState {
     more_above: RwSignal<bool>,
     /// Whether the reader follows the newest lines (off once they scroll up).
     follow_tail: RwSignal<bool>,
+    /// The search in force; [`LogFilter::all`] shows the plain window above.
+    filter: RwSignal<LogFilter>,
+    /// Lines that pass the filter: the last page found in the database, then every matching live line.
+    found: RwSignal<Vec<LogRecord>>,
+    /// How many lines pass the filter in the whole run (`None` while the first answer is on its way).
+    found_total: RwSignal<Option<i64>>,
+    /// Whether matching lines older than the first found one exist.
+    found_more_above: RwSignal<bool>,
     /// Results up to this `seq` are loaded page by page; later ones arrive live.
     results_through: i64,
     /// The last `seq` of the results loaded so far by paging.
@@ -101,12 +130,16 @@ fn RunView(data: RunOverview) -> impl IntoView {
         run: RwSignal::new(data.run.clone()),
         progress: RwSignal::new(None),
         logs: RwSignal::new(data.logs),
-        log_total: RwSignal::new(data.log_total),
+        log_levels: RwSignal::new(data.log_levels),
         results: RwSignal::new(data.results),
         result_total: RwSignal::new(data.result_total),
         last_seq: RwSignal::new(data.last_seq),
         more_above: RwSignal::new(more_above),
         follow_tail: RwSignal::new(true),
+        filter: RwSignal::new(LogFilter::all()),
+        found: RwSignal::new(Vec::new()),
+        found_total: RwSignal::new(None),
+        found_more_above: RwSignal::new(false),
         results_through: data.last_seq,
         results_cursor: RwSignal::new(0),
         more_results: RwSignal::new(false),
@@ -144,17 +177,26 @@ fn RunView(data: RunOverview) -> impl IntoView {
                             state.last_seq.update(|seq| *seq = (*seq).max(newest));
                         }
                         if !logs.is_empty() {
-                            state.log_total.update(|total| *total += logs.len() as i64);
+                            state.log_levels.update(|counts| counts.add_logs(&logs));
                             // While the reader follows, the window slides; while they read older lines, it grows
                             // (up to a hard cap) so the lines under their eyes are not pulled away.
                             let limit = if state.follow_tail.get_untracked() { LOG_WINDOW } else { LOG_WINDOW * 5 };
-                            state.logs.update(|shown| {
-                                shown.extend(logs);
-                                if shown.len() > limit {
-                                    shown.drain(..shown.len() - limit);
-                                    state.more_above.set(true);
+                            let filter = state.filter.get_untracked();
+                            if !filter.is_all() {
+                                // Appended even while the search's first answer is on its way: that answer holds
+                                // only lines before the cursor these come after, and is put in front of them.
+                                let matching: Vec<LogRecord> =
+                                    logs.iter().filter(|log| filter.matches(log)).cloned().collect();
+                                if !matching.is_empty() {
+                                    state.found_total.update(|total| {
+                                        if let Some(total) = total {
+                                            *total += matching.len() as i64;
+                                        }
+                                    });
+                                    append_to_window(state.found, state.found_more_above, matching, limit);
                                 }
-                            });
+                            }
+                            append_to_window(state.logs, state.more_above, logs, limit);
                         }
                         if !results.is_empty() {
                             state.result_total.update(|total| *total += results.len() as i64);
@@ -178,7 +220,7 @@ fn RunView(data: RunOverview) -> impl IntoView {
             </p>
         }
     });
-    let tab_button = move |which: Tab, label: &'static str, count: Option<RwSignal<i64>>| {
+    let tab_button = move |which: Tab, label: &'static str, count: Option<Signal<i64>>| {
         view! {
             <button
                 class="tab"
@@ -194,8 +236,8 @@ fn RunView(data: RunOverview) -> impl IntoView {
     view! {
         <RunHeader state instance_name=data.instance_name />
         <nav class="tabs">
-            {tab_button(Tab::Logs, "Logs", Some(state.log_total))}
-            {tab_button(Tab::Results, "Results", Some(state.result_total))}
+            {tab_button(Tab::Logs, "Logs", Some(Signal::derive(move || state.log_levels.get().total())))}
+            {tab_button(Tab::Results, "Results", Some(state.result_total.into()))}
             {tab_button(Tab::Config, "Config", None)}
             <span class="spacer"></span>
             <span class="exports muted">
@@ -333,17 +375,37 @@ fn RunHeader(state: RunState, instance_name: String) -> impl IntoView {
     }
 }
 
+/// Append live `lines` to a window of lines, dropping its oldest past `limit` (they can be paged back in).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+fn append_to_window(window: RwSignal<Vec<LogRecord>>, more_above: RwSignal<bool>, lines: Vec<LogRecord>, limit: usize) {
+    window.update(|shown| {
+        shown.extend(lines);
+        if shown.len() > limit {
+            shown.drain(..shown.len() - limit);
+            more_above.set(true);
+        }
+    });
+}
+
+/// How long typing must pause before the text is searched: one search per word typed, not per key.
+const SEARCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
 #[component]
 fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
-    let levels = RwSignal::new(LogLevel::ALL.to_vec());
-    let text = RwSignal::new(String::new());
+    let filter = state.filter;
+    let typed = RwSignal::new(String::new());
     let follow_tail = state.follow_tail;
     let loading = RwSignal::new(false);
+    let search_error = RwSignal::new(None::<String>);
+    // Which search the answers on their way belong to: an answer to an older filter is dropped.
+    let generation = StoredValue::new(0_u64);
     let scroller = NodeRef::<leptos::html::Div>::new();
+    let searching = move || !filter.with(LogFilter::is_all);
 
     // Follow mode: after new lines render, jump to the bottom unless the reader scrolled up.
     Effect::new(move |_| {
         state.logs.track();
+        state.found.track();
         if follow_tail.get_untracked() {
             // The new rows render in the same tick as this effect; scroll once the browser has laid them out.
             request_animation_frame(move || {
@@ -353,27 +415,72 @@ fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
             });
         }
     });
-    let on_scroll = move |_| {
-        if let Some(element) = scroller.get() {
-            let at_bottom = element.scroll_top() + element.client_height() >= element.scroll_height() - 24;
-            follow_tail.set(at_bottom);
+    // A new filter: ask the database for the last matches before the page's cursor and how many there are. Lines
+    // after the cursor arrive live and are matched in the page (see the stream above).
+    Effect::new(move |previous: Option<LogFilter>| {
+        let wanted = filter.get();
+        if previous.as_ref() == Some(&wanted) {
+            return wanted;
         }
-    };
+        generation.update_value(|g| *g += 1);
+        let this_search = generation.get_value();
+        state.found.set(Vec::new());
+        state.found_more_above.set(false);
+        search_error.set(None);
+        if wanted.is_all() {
+            state.found_total.set(Some(0));
+            return wanted;
+        }
+        state.found_total.set(None);
+        follow_tail.set(true);
+        let before_seq = state.last_seq.get_untracked() + 1;
+        let query = wanted.clone();
+        leptos::task::spawn_local(async move {
+            let answer = get_logs_before(run_id, before_seq, query, true).await;
+            if generation.get_value() != this_search {
+                return;
+            }
+            match answer {
+                Ok(LogsBefore { lines, matching }) => {
+                    let matching = matching.unwrap_or(lines.len() as i64);
+                    state.found_more_above.set(matching > lines.len() as i64);
+                    let live_since = state.found.get_untracked().len() as i64;
+                    state.found_total.set(Some(matching + live_since));
+                    state.found.update(|live| {
+                        let mut merged = lines;
+                        merged.append(live);
+                        *live = merged;
+                    });
+                }
+                Err(error) => search_error.set(Some(error.to_string())),
+            }
+        });
+        wanted
+    });
+
     let load_earlier = move |_| {
-        let Some(first) = state.logs.get_untracked().first().map(|l| l.seq) else { return };
+        let (window, more_above, page_filter) = if searching() {
+            (state.found, state.found_more_above, filter.get_untracked())
+        } else {
+            // The plain window asks for every level, so it stays contiguous.
+            (state.logs, state.more_above, LogFilter::all())
+        };
+        let Some(first) = window.get_untracked().first().map(|l| l.seq) else { return };
+        let this_search = generation.get_value();
         loading.set(true);
         leptos::task::spawn_local(async move {
-            // All levels, filtered in the page: the window stays contiguous whatever the level toggles say.
-            if let Ok(earlier) = get_earlier_logs(run_id, first, Vec::new()).await {
-                // The window moved meanwhile (live lines trimmed its top): merging would leave a hole.
-                if state.logs.get_untracked().first().map(|l| l.seq) != Some(first) {
+            if let Ok(earlier) = get_logs_before(run_id, first, page_filter, false).await {
+                // The filter changed, or the window moved meanwhile (live lines trimmed its top): merging would
+                // leave a hole.
+                if generation.get_value() != this_search || window.get_untracked().first().map(|l| l.seq) != Some(first)
+                {
                     loading.set(false);
                     return;
                 }
-                state.more_above.set(earlier.len() as u32 == LOG_PAGE);
+                more_above.set(earlier.lines.len() as u32 == LOG_PAGE);
                 follow_tail.set(false);
-                state.logs.update(|shown| {
-                    let mut merged = earlier;
+                window.update(|shown| {
+                    let mut merged = earlier.lines;
                     merged.append(shown);
                     *shown = merged;
                 });
@@ -381,52 +488,100 @@ fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
             loading.set(false);
         });
     };
-    let visible = move || {
-        let wanted = levels.get();
-        let needle = text.get().to_lowercase();
-        state
-            .logs
-            .get()
-            .into_iter()
-            .filter(|log| wanted.contains(&log.level))
-            .filter(|log| needle.is_empty() || log.message.to_lowercase().contains(&needle))
-            .collect::<Vec<_>>()
+    let visible = move || if searching() { state.found.get() } else { state.logs.get() };
+    let more_above = move || if searching() { state.found_more_above.get() } else { state.more_above.get() };
+
+    // One click shows one level only; the same click again shows every level. Shift- or Ctrl-click adds or
+    // removes a level from the choice.
+    let choose_level = move |level: LogLevel, add: bool| {
+        filter.update(|filter| {
+            let levels = &mut filter.levels;
+            if add {
+                if levels.is_empty() {
+                    levels.extend(LogLevel::ALL.into_iter().filter(|l| *l != level));
+                } else if let Some(index) = levels.iter().position(|l| *l == level) {
+                    levels.remove(index);
+                } else {
+                    levels.push(level);
+                }
+                if levels.len() == LogLevel::ALL.len() {
+                    levels.clear();
+                }
+            } else if levels.as_slice() == [level] {
+                levels.clear();
+            } else {
+                *levels = vec![level];
+            }
+        })
     };
-    let level_toggle = move |level: LogLevel| {
+    let level_button = move |level: LogLevel| {
+        let chosen = move || filter.with(|f| f.levels.contains(&level));
         view! {
             <button
                 class=format!("level-toggle level-{}", level.as_str())
-                class:off=move || !levels.get().contains(&level)
-                aria-pressed=move || levels.get().contains(&level).to_string()
-                on:click=move |_| {
-                    levels
-                        .update(|wanted| {
-                            if let Some(index) = wanted.iter().position(|l| *l == level) {
-                                wanted.remove(index);
-                            } else {
-                                wanted.push(level);
-                            }
-                        })
-                }
+                class:chosen=chosen
+                aria-pressed=move || chosen().to_string()
+                title=format!("Show only {} lines (Shift-click to add or remove a level)", level.as_str())
+                on:click=move |ev| choose_level(level, ev.shift_key() || ev.ctrl_key() || ev.meta_key())
             >
                 {level.as_str()}
+                <span class="count">{move || thousands(state.log_levels.get().get(level))}</span>
             </button>
+        }
+    };
+    let on_text = move |ev| {
+        let text = event_target_value(&ev);
+        typed.set(text.clone());
+        set_timeout(
+            move || {
+                // Only the text the reader stopped at is searched.
+                if typed.get_untracked() == text {
+                    filter.update(|filter| *filter = LogFilter::levels(&filter.levels).containing(&text));
+                }
+            },
+            SEARCH_PAUSE,
+        );
+    };
+    let summary = move || {
+        if !searching() {
+            return format!(
+                "{} of {} lines loaded",
+                thousands(state.logs.get().len() as i64),
+                thousands(state.log_levels.get().total())
+            );
+        }
+        match state.found_total.get() {
+            None => "searching the whole run…".to_owned(),
+            Some(total) => format!(
+                "{} matching {} in the whole run · {} shown",
+                thousands(total),
+                if total == 1 { "line" } else { "lines" },
+                thousands(state.found.get().len() as i64)
+            ),
         }
     };
     view! {
         <div class="log-toolbar">
-            {LogLevel::ALL.into_iter().map(level_toggle).collect_view()}
+            <button
+                class="level-toggle level-all"
+                class:chosen=move || filter.with(|f| f.levels.is_empty())
+                title="Show every level"
+                on:click=move |_| filter.update(|filter| filter.levels.clear())
+            >
+                "all"
+                <span class="count">{move || thousands(state.log_levels.get().total())}</span>
+            </button>
+            {LogLevel::ALL.into_iter().map(level_button).collect_view()}
             <input
                 class="filter"
                 type="search"
-                placeholder="filter text…"
-                prop:value=move || text.get()
-                on:input=move |ev| text.set(event_target_value(&ev))
+                placeholder="search the whole run…"
+                aria-label="Search log lines"
+                prop:value=move || typed.get()
+                on:input=on_text
             />
             <span class="spacer"></span>
-            <span class="muted">
-                {move || format!("{} of {} lines loaded", thousands(state.logs.get().len() as i64), thousands(state.log_total.get()))}
-            </span>
+            <span class="muted log-summary">{summary}</span>
             <button
                 class="ghost"
                 class:active=move || follow_tail.get()
@@ -436,10 +591,16 @@ fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
                 "⤓ follow"
             </button>
         </div>
-        <div class="log-scroller" node_ref=scroller on:scroll=on_scroll>
-            <Show when=move || state.more_above.get()>
+        {move || search_error.get().map(|error| view! { <p class="error-text">{error}</p> })}
+        <div class="log-scroller" node_ref=scroller on:scroll=move |_| {
+            if let Some(element) = scroller.get() {
+                let at_bottom = element.scroll_top() + element.client_height() >= element.scroll_height() - 24;
+                follow_tail.set(at_bottom);
+            }
+        }>
+            <Show when=more_above>
                 <button class="ghost load-earlier" disabled=move || loading.get() on:click=load_earlier>
-                    "↑ load earlier lines"
+                    {move || if searching() { "↑ load earlier matches" } else { "↑ load earlier lines" }}
                 </button>
             </Show>
             <table class="logs">
@@ -449,8 +610,18 @@ fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
                     </For>
                 </tbody>
             </table>
-            <Show when=move || state.logs.get().is_empty()>
-                <p class="muted empty-logs">"No log lines yet."</p>
+            <Show when=move || visible().is_empty()>
+                <p class="muted empty-logs">
+                    {move || {
+                        if !searching() {
+                            "No log lines yet."
+                        } else if state.found_total.get().is_none() {
+                            "Searching…"
+                        } else {
+                            "No line matches."
+                        }
+                    }}
+                </p>
             </Show>
         </div>
     }
