@@ -25,8 +25,9 @@ const CATCH_UP_PAGE: u32 = 2_000;
 /// Logs and results are two tables read by two statements, and a batch can commit between them. So first the
 /// high-water mark is read: every record up to it is committed (the writer numbers records in commit order and
 /// commits batches in order), and both reads keep only records at or below it. A later page picks up the rest.
-/// When either table fills its page, the page ends at the smaller of the two last `seq`s, so nothing between is
-/// left behind in the other table.
+/// When either page stops at its bound (rows, or bytes: a page holds at most [`athanor_store::PAGE_BYTES`], so
+/// catching up on huge lines costs megabytes, not gigabytes), the page ends at the smaller of the two last
+/// `seq`s, so nothing between is left behind in the other table.
 async fn backlog_page(
     store: &Store,
     run_id: RunId,
@@ -36,18 +37,18 @@ async fn backlog_page(
     if high_water <= after_seq {
         return Ok((Vec::new(), Vec::new()));
     }
-    let mut logs = store.logs(run_id, &LogQuery::first(CATCH_UP_PAGE).after(after_seq)).await?.items;
-    let mut results = store.results(run_id, after_seq, CATCH_UP_PAGE).await?.items;
-    let full = CATCH_UP_PAGE as usize;
+    let logs = store.logs(run_id, &LogQuery::first(CATCH_UP_PAGE).after(after_seq)).await?;
+    let results = store.results(run_id, after_seq, CATCH_UP_PAGE).await?;
     let cutoff = [
         Some(high_water),
-        (logs.len() == full).then(|| logs.last().map(|l| l.seq)).flatten(),
-        (results.len() == full).then(|| results.last().map(|r| r.seq)).flatten(),
+        logs.full.then(|| logs.items.last().map(|l| l.seq)).flatten(),
+        results.full.then(|| results.items.last().map(|r| r.seq)).flatten(),
     ]
     .into_iter()
     .flatten()
     .min()
     .unwrap_or(high_water);
+    let (mut logs, mut results) = (logs.items, results.items);
     logs.retain(|log| log.seq <= cutoff);
     results.retain(|result| result.seq <= cutoff);
     Ok((logs, results))

@@ -20,7 +20,7 @@ mod runs;
 mod tallies;
 
 pub use error::StoreError;
-pub use records::{approx_json_bytes, LogQuery, Page};
+pub use records::{approx_json_bytes, LogQuery, Page, PAGE_BYTES};
 pub use runs::{RunFilter, RunKey};
 pub use tallies::RunTally;
 

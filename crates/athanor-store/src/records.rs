@@ -7,6 +7,7 @@
 use crate::tallies::{self, Deltas};
 use crate::{on_backend, Store, StoreError};
 use athanor_core::{LogFilter, LogLevel, LogRecord, ResultRecord, RunId};
+use futures::{Stream, TryStreamExt};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -219,6 +220,23 @@ where
     })
 }
 
+/// Decode a `seq, ts, key, value` row of either backend.
+fn result_from_row<'r, R: Row>(row: &'r R) -> Result<ResultRecord, StoreError>
+where
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    chrono::DateTime<chrono::Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Json<Value>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(ResultRecord {
+        seq: row.try_get("seq")?,
+        ts: row.try_get("ts")?,
+        key: row.try_get("key")?,
+        value: row.try_get::<Json<Value>, _>("value")?.0,
+    })
+}
+
 /// Which logs to read: those after a sequence number that pass a filter, at most `limit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogQuery {
@@ -258,6 +276,37 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `after_seq` to get the next page (the last `seq` seen, or the one passed in if none).
     pub next_after_seq: i64,
+    /// Whether the page stopped at its bound (`limit` records, or [`PAGE_BYTES`]) rather than at the end of
+    /// what matched: more records may follow.
+    pub full: bool,
+}
+
+/// Bytes of records one page read holds at most, about (text lengths and JSON sizes): a page stops early, after
+/// at least one record, once its records pass this. Rows are decoded as they stream from the database and the
+/// rest of the answer is never kept, so a page of a thousand 1 MiB lines costs a few MiB of memory, not a GiB;
+/// readers page on from `next_after_seq` as usual.
+pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Decode rows from `rows` until `limit` records or [`PAGE_BYTES`] of them; the rest of the answer is dropped
+/// unread. Returns the records and whether a bound stopped the read.
+async fn collect_bounded<'r, R, T>(
+    rows: impl Stream<Item = Result<R, sqlx::Error>> + 'r,
+    decode: impl Fn(&R) -> Result<T, StoreError>,
+    bytes: impl Fn(&T) -> usize,
+    limit: u32,
+) -> Result<(Vec<T>, bool), StoreError> {
+    let mut rows = std::pin::pin!(rows);
+    let mut items = Vec::new();
+    let mut total = 0;
+    while let Some(row) = rows.try_next().await? {
+        let item = decode(&row)?;
+        total += bytes(&item);
+        items.push(item);
+        if items.len() >= limit as usize || total >= PAGE_BYTES {
+            return Ok((items, true));
+        }
+    }
+    Ok((items, false))
 }
 
 /// Append `filter`'s conditions to a query over `run_logs`. `like` is the engine's case-insensitive `LIKE`.
@@ -377,15 +426,15 @@ impl Store {
             sql.push_bind(Id::from(run_id.as_uuid())).push(" AND seq > ").push_bind(query.after_seq);
             push_filter(&mut sql, &query.filter, like);
             sql.push(" ORDER BY seq LIMIT ").push_bind(i64::from(query.limit));
-            let rows = sql.build().fetch_all(pool).await?;
-            rows.iter().map(log_from_row).collect::<Result<Vec<_>, StoreError>>()?
+            collect_bounded(sql.build().fetch(pool), |row| log_from_row(row), log_row_bytes, query.limit).await?
         });
+        let (items, full) = items;
         let next_after_seq = items.last().map_or(query.after_seq, |log| log.seq);
-        Ok(Page { items, next_after_seq })
+        Ok(Page { items, next_after_seq, full })
     }
 
     /// The `limit` logs just before `before_seq` that pass `filter`, in ascending `seq` order: the tail of a run
-    /// with `i64::MAX`, or the page above what a viewer already shows.
+    /// with `i64::MAX`, or the page above what a viewer already shows. Fewer when they pass [`PAGE_BYTES`].
     pub async fn logs_before(
         &self,
         run_id: RunId,
@@ -399,8 +448,7 @@ impl Store {
             sql.push_bind(Id::from(run_id.as_uuid())).push(" AND seq < ").push_bind(before_seq);
             push_filter(&mut sql, filter, like);
             sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
-            let rows = sql.build().fetch_all(pool).await?;
-            rows.iter().map(log_from_row).collect::<Result<Vec<_>, StoreError>>()?
+            collect_bounded(sql.build().fetch(pool), |row| log_from_row(row), log_row_bytes, limit).await?.0
         });
         items.reverse();
         Ok(items)
@@ -461,20 +509,11 @@ impl Store {
                 sql.push(" AND key = ").push_bind(key.to_owned());
             }
             sql.push(" AND seq > ").push_bind(after_seq).push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
-            let rows = sql.build().fetch_all(pool).await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(ResultRecord {
-                        seq: row.try_get("seq")?,
-                        ts: row.try_get("ts")?,
-                        key: row.try_get("key")?,
-                        value: row.try_get::<Json<Value>, _>("value")?.0,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?
+            collect_bounded(sql.build().fetch(pool), |row| result_from_row(row), result_row_bytes, limit).await?
         });
+        let (items, full) = items;
         let next_after_seq = items.last().map_or(after_seq, |result| result.seq);
-        Ok(Page { items, next_after_seq })
+        Ok(Page { items, next_after_seq, full })
     }
 
     /// The exact number of a run's results.

@@ -4,7 +4,7 @@ mod support;
 
 use athanor_core::{InstanceId, RunId};
 use athanor_core::{LevelCounts, LogFilter, LogLevel, LogRecord, ResultRecord, RunStatus};
-use athanor_store::{Backend, LogQuery, RunTally, Store, StoreError};
+use athanor_store::{Backend, LogQuery, RunTally, Store, StoreError, PAGE_BYTES};
 use chrono::Utc;
 use serde_json::json;
 use support::draft;
@@ -26,6 +26,7 @@ on_both_backends!(
     refused_records_are_permanent_errors_and_a_lost_connection_is_transient,
     large_records_are_stored_in_statements_capped_in_bytes,
     searching_logs_by_text_and_level_covers_the_whole_run,
+    pages_of_huge_records_stop_at_their_byte_bound_and_paging_reads_them_all,
 );
 
 fn log(seq: i64, level: LogLevel, message: &str) -> LogRecord {
@@ -333,6 +334,35 @@ async fn large_records_are_stored_in_statements_capped_in_bytes(store: Store) {
     assert_eq!(lengths, [big.len(), big.len()]);
     let blob = store.results_with_key(run.id, "blob", 0, 1).await.unwrap().items;
     assert_eq!(blob[0].value.as_str().map(str::len), Some(5 * 1024 * 1024));
+}
+
+async fn pages_of_huge_records_stop_at_their_byte_bound_and_paging_reads_them_all(store: Store) {
+    let instance = store.create_instance(&draft("Huge")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    // Twenty 1 MiB lines (the largest a run may log): a page of 1,000 holds only what fits in PAGE_BYTES.
+    let line = "z".repeat(1024 * 1024);
+    let logs: Vec<LogRecord> = (1..=20).map(|seq| log(seq, LogLevel::Info, &line)).collect();
+    store.append_records(run.id, &logs, &[]).await.unwrap();
+    let per_page = PAGE_BYTES.div_ceil(line.len());
+    let first = store.logs(run.id, &LogQuery::first(1_000)).await.unwrap();
+    assert_eq!((first.items.len(), first.full), (per_page, true), "stopped by bytes, not by the limit");
+    let mut seen = first.items.len();
+    let mut query = LogQuery::first(1_000).after(first.next_after_seq);
+    loop {
+        let page = store.logs(run.id, &query).await.unwrap();
+        assert!(page.items.len() <= per_page);
+        seen += page.items.len();
+        if !page.full {
+            break;
+        }
+        query.after_seq = page.next_after_seq;
+    }
+    assert_eq!(seen, 20, "every line, page after page");
+    let tail = store.logs_before(run.id, i64::MAX, &LogFilter::all(), 1_000).await.unwrap();
+    assert_eq!(tail.len(), per_page);
+    assert_eq!(tail.last().map(|l| l.seq), Some(20), "the newest lines, however few fit");
+    let small = store.logs(run.id, &LogQuery::first(1_000).after(19)).await.unwrap();
+    assert_eq!((small.items.len(), small.full), (1, false), "the end of the run is not a full page");
 }
 
 async fn dashboard_summary_counts_runs_and_shows_the_latest(store: Store) {

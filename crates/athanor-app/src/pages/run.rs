@@ -443,6 +443,7 @@ fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
             match answer {
                 Ok(LogsBefore { lines, matching }) => {
                     let matching = matching.unwrap_or(lines.len() as i64);
+                    // The found lines are the newest matches, contiguous: any not shown are above them.
                     state.found_more_above.set(matching > lines.len() as i64);
                     let live_since = state.found.get_untracked().len() as i64;
                     state.found_total.set(Some(matching + live_since));
@@ -477,13 +478,20 @@ fn LogView(state: RunState, run_id: RunId) -> impl IntoView {
                     loading.set(false);
                     return;
                 }
-                more_above.set(earlier.lines.len() as u32 == LOG_PAGE);
                 follow_tail.set(false);
                 window.update(|shown| {
                     let mut merged = earlier.lines;
                     merged.append(shown);
                     *shown = merged;
                 });
+                // Both windows hold the newest lines of what they show, with no hole, so the lines above them
+                // are the total less the window. (A short page proves nothing: pages also stop at a byte bound.)
+                let total = if searching() {
+                    state.found_total.get_untracked().unwrap_or(0)
+                } else {
+                    state.log_levels.get_untracked().total()
+                };
+                more_above.set(total > window.with_untracked(Vec::len) as i64);
             }
             loading.set(false);
         });
