@@ -74,6 +74,8 @@ pub(crate) struct EventsParams {
             (`Progress`) and `status` (`Run`); the stream ends after the terminal `status`."),
         (status = 400, description = "`invalid_input`: `run_id` or `after` is malformed", body = ErrorBody),
         (status = 404, description = "`not_found`: no run with that id", body = ErrorBody),
+        (status = 503, description = "`unavailable`: as many streams and waits are open as the server holds",
+            body = ErrorBody),
     )
 )]
 pub(crate) async fn run_events(
@@ -86,10 +88,13 @@ pub(crate) async fn run_events(
         Some(after) => after,
         None => last_event_id(&headers)?,
     };
+    let held = service.hold_answer()?;
     let events = service.run_events(id, after).await?;
     // After an error the stream stops: what follows it could have a gap.
     let stream = events
-        .scan(false, |failed, item| {
+        .scan(false, move |failed, item| {
+            // The stream owns its place among the answers held open, and frees it when it ends or its client goes.
+            let _held = &held;
             let event = match item {
                 _ if *failed => None,
                 Ok(event) => Some(sse_event(event)),

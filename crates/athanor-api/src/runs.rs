@@ -127,6 +127,8 @@ pub(crate) struct WaitParams {
         (status = 200, description = "The run as it is now, and whether it has ended", body = WaitOutcome),
         (status = 400, description = "`invalid_input`: `timeout_s` is not a whole number", body = ErrorBody),
         (status = 404, description = "`not_found`: no run with that id", body = ErrorBody),
+        (status = 503, description = "`unavailable`: as many streams and waits are open as the server holds",
+            body = ErrorBody),
     )
 )]
 pub(crate) async fn wait_for_run(

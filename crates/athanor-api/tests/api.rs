@@ -58,13 +58,18 @@ async fn spawn() -> Api {
 
 /// [`spawn`], with a comparison budget of `bytes`.
 async fn spawn_with_compare_budget(bytes: u64) -> Api {
+    spawn_with(|service| service.with_compare_budget(bytes)).await
+}
+
+/// [`spawn`], with the service adjusted by `adjust`.
+async fn spawn_with(adjust: impl FnOnce(Service) -> Service) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("a.db").display())).await.unwrap();
     // Naming the demos keeps the linker from dropping their registrations; discovery then finds them.
     assert!(!athanor_demos::definitions().is_empty());
     let registry = Registry::discover().unwrap();
     let runtime = Runtime::new(store.clone(), registry, RuntimeConfig::default());
-    let service = Service::new(store, runtime, None).with_compare_budget(bytes);
+    let service = adjust(Service::new(store, runtime, None));
     let app = axum::Router::new()
         .nest("/api/v1", athanor_api::router(service.clone()))
         .merge(athanor_api::export_routes(service));
@@ -495,6 +500,37 @@ async fn a_waiting_or_running_run_is_cancelled_and_cancelling_a_finished_one_is_
     again.error(409, "conflict");
     let bad = api.get(&format!("/runs/{run}/wait?timeout_s=soon")).await;
     assert_eq!(bad.error(400, "invalid_input"), vec!["timeout_s"]);
+}
+
+#[tokio::test]
+async fn streams_and_waits_beyond_the_limit_are_unavailable_until_one_ends() {
+    let api = spawn_with(|service| service.with_max_held_answers(2)).await;
+    let sleeper = api.instance("sleeper", "Long", json!({"seconds": 3600, "step_ms": 10})).await;
+    let run = api.start(&sleeper).await;
+    let open_stream = || api.client.get(format!("{}/runs/{run}/events", api.base)).send();
+    let first = open_stream().await.unwrap();
+    let second = open_stream().await.unwrap();
+    assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK));
+
+    let third = read(open_stream().await.unwrap()).await;
+    assert!(third.error(503, "unavailable").is_empty());
+    assert!(third.body["message"].as_str().unwrap().contains("2 event streams and waits"), "{:#}", third.body);
+    api.get(&format!("/runs/{run}/wait?timeout_s=0")).await.error(503, "unavailable");
+
+    // Ending the run ends both streams, and their places free.
+    api.post_empty(&format!("/runs/{run}/cancel")).await.ok(200);
+    let (first, second) = (first.text().await.unwrap(), second.text().await.unwrap());
+    assert!(first.contains("event: status") && second.contains("event: status"));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waited = api.get(&format!("/runs/{run}/wait?timeout_s=0")).await;
+        if waited.status == StatusCode::OK {
+            assert_eq!(waited.body["run"]["status"], "cancelled");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no place freed: {:#}", waited.body);
+        tokio::task::yield_now().await;
+    }
 }
 
 #[tokio::test]

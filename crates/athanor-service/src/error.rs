@@ -25,6 +25,9 @@ pub enum ServiceError {
     /// The answer would exceed the server's budget for it; the message says the size and the budget.
     #[error("{0}")]
     TooLarge(String),
+    /// The server is at one of its limits for now (too many answers held open); the message says which.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database or the runtime failed; the message says what failed.
     #[error("{0}")]
     Internal(String),
@@ -56,6 +59,7 @@ impl ServiceError {
             ServiceError::Invalid { .. } => ErrorCode::InvalidInput,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::TooLarge(_) => ErrorCode::TooLarge,
+            ServiceError::Unavailable(_) => ErrorCode::Unavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
     }

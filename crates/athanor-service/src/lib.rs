@@ -17,7 +17,7 @@
 //!   [`clone_instance`](Service::clone_instance), [`delete_instance`](Service::delete_instance)
 //! - runs: [`start_run`](Service::start_run), [`cancel_run`](Service::cancel_run), [`run`](Service::run),
 //!   [`list_runs`](Service::list_runs), [`wait_for_run`](Service::wait_for_run),
-//!   [`run_events`](Service::run_events)
+//!   [`run_events`](Service::run_events), [`hold_answer`](Service::hold_answer)
 //! - records: [`logs`](Service::logs), [`logs_before`](Service::logs_before), [`results`](Service::results),
 //!   [`compare`](Service::compare)
 
@@ -37,6 +37,17 @@ use athanor_runtime::command::CommandManifest;
 use athanor_runtime::Runtime;
 use athanor_store::Store;
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Answers held open at once by default: event streams and waits, which each keep a connection, a task and a
+/// live subscription while they last. Past it, a new one is refused as `unavailable` (503) rather than letting
+/// a client that opens streams in a loop grow the server without bound. (The dashboard's live sockets have
+/// their own limit.)
+pub const DEFAULT_MAX_HELD_ANSWERS: usize = 1_000;
+
+/// A place among the answers held open ([`Service::hold_answer`]); the place frees when this is dropped.
+#[derive(Debug)]
+pub struct HeldAnswer(#[allow(dead_code)] OwnedSemaphorePermit);
 
 /// What every operation returns.
 pub type ServiceResult<T> = Result<T, ServiceError>;
@@ -51,13 +62,44 @@ pub struct Service {
     gate: Arc<gate::InstanceGate>,
     /// The most result data, in bytes, one comparison loads.
     compare_budget: u64,
+    /// Places for answers held open (streams, waits); see [`Service::hold_answer`].
+    held: Arc<Semaphore>,
+    held_limit: usize,
 }
 
 impl Service {
     /// The service over `store` and `runtime` (which must use the same store), and the manifest of command
     /// experiments when the server reads one.
     pub fn new(store: Store, runtime: Runtime, manifest: Option<Arc<CommandManifest>>) -> Service {
-        Service { store, runtime, manifest, gate: Arc::default(), compare_budget: DEFAULT_COMPARE_BUDGET }
+        Service {
+            store,
+            runtime,
+            manifest,
+            gate: Arc::default(),
+            compare_budget: DEFAULT_COMPARE_BUDGET,
+            held: Arc::new(Semaphore::new(DEFAULT_MAX_HELD_ANSWERS)),
+            held_limit: DEFAULT_MAX_HELD_ANSWERS,
+        }
+    }
+
+    /// The same service with room for `answers` held open at once instead of [`DEFAULT_MAX_HELD_ANSWERS`].
+    #[must_use]
+    pub fn with_max_held_answers(mut self, answers: usize) -> Service {
+        self.held = Arc::new(Semaphore::new(answers));
+        self.held_limit = answers;
+        self
+    }
+
+    /// A place for an answer that stays open (an event stream, a wait), or `Unavailable` when every place is
+    /// taken. Keep it for as long as the answer is open. [`Service::wait_for_run`] takes one itself; a front
+    /// end that streams [`Service::run_events`] to a client takes one per stream.
+    pub fn hold_answer(&self) -> ServiceResult<HeldAnswer> {
+        self.held.clone().try_acquire_owned().map(HeldAnswer).map_err(|_| {
+            ServiceError::Unavailable(format!(
+                "{} event streams and waits are open, the most this server holds at once; try again when one ends",
+                self.held_limit
+            ))
+        })
     }
 
     /// The same service with another comparison budget in bytes (a small machine, or a test).

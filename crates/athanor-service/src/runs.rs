@@ -94,6 +94,7 @@ impl Service {
     /// `None` waits [`DEFAULT_WAIT`]; no wait lasts longer than [`MAX_WAIT`].
     pub async fn wait_for_run(&self, id: RunId, timeout: Option<Duration>) -> ServiceResult<WaitOutcome> {
         let timeout = timeout.unwrap_or(DEFAULT_WAIT).min(MAX_WAIT);
+        let _held = self.hold_answer()?;
         match tokio::time::timeout(timeout, self.runtime.wait_for_end(id)).await {
             Ok(ended) => Ok(WaitOutcome { run: ended?, ended: true }),
             Err(_) => Ok(WaitOutcome { run: self.run(id).await?, ended: false }),
