@@ -96,6 +96,7 @@ impl From<athanor_service::ServiceError> for AppError {
             ServiceError::Invalid { message, fields } => AppError::Invalid { message, fields },
             ServiceError::Conflict(message) => AppError::Conflict(message),
             ServiceError::TooLarge(message) => AppError::TooLarge(message),
+            ServiceError::Unavailable(message) => AppError::Unavailable(message),
             ServiceError::Internal(message) => AppError::Server(message),
         }
     }
