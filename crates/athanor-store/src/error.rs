@@ -42,6 +42,9 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// The operation needs several processes to share the database, which only PostgreSQL offers.
+    #[error("{0} need PostgreSQL (DATABASE_URL=postgres://…); SQLite is for a single server")]
+    NeedsPostgres(&'static str),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -15,11 +15,13 @@
 
 mod error;
 mod instances;
+mod nodes;
 mod records;
 mod runs;
 mod tallies;
 
 pub use error::StoreError;
+pub use nodes::{Claim, NodeExperiment, NodeInfo, NodeStatus, Renewed, CANCEL_CHANNEL, PENDING_CHANNEL};
 pub use records::{approx_json_bytes, LogQuery, Page, PAGE_BYTES};
 pub use runs::{RunFilter, RunKey};
 pub use tallies::RunTally;
