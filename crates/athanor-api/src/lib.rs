@@ -77,6 +77,7 @@ fn endpoints() -> OpenApiRouter<Service> {
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::cancel_run))
         .routes(routes!(runs::wait_for_run))
+        .routes(routes!(runs::list_workers))
         .routes(routes!(records::logs))
         .routes(routes!(records::results))
         .routes(routes!(events::run_events))

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{blank_as_none, number_or_none, Params, PathId};
-use athanor_core::api::{ErrorBody, Paged, WaitOutcome};
+use athanor_core::api::{ErrorBody, Paged, WaitOutcome, WorkerNode};
 use athanor_core::{InstanceId, Run, RunId, RunListing, RunStatus};
 use athanor_service::{RunQuery, Service};
 use axum::extract::State;
@@ -139,4 +139,19 @@ pub(crate) async fn wait_for_run(
     // The service applies the default and the cap, the same for every front end.
     let timeout = params.timeout_s.map(Duration::from_secs);
     Ok(Json(service.wait_for_run(id, timeout).await?))
+}
+
+/// List the worker nodes.
+///
+/// Every process that executes runs from this database's shared queue (PostgreSQL only), most recent heartbeat
+/// first: its capacity, what it runs now and what it can run, and its last heartbeat. Empty on SQLite, where the
+/// server executes every run itself.
+#[utoipa::path(
+    get,
+    path = "/workers",
+    tag = "runs",
+    responses((status = 200, description = "The nodes, most recent heartbeat first", body = [WorkerNode]))
+)]
+pub(crate) async fn list_workers(State(service): State<Service>) -> Result<Json<Vec<WorkerNode>>, ApiError> {
+    Ok(Json(service.worker_nodes().await?))
 }

@@ -8,6 +8,7 @@ use crate::pages::edit::{EditInstancePage, NewInstancePage};
 use crate::pages::instance::InstancePage;
 use crate::pages::run::RunPage;
 use crate::pages::runs::{RunsListPage, Selection};
+use crate::pages::workers::WorkersPage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
@@ -55,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/runs/:id") view=RunPage />
                     <Route path=path!("/compare") view=ComparePage />
                     <Route path=path!("/runs") view=RunsListPage />
+                    <Route path=path!("/workers") view=WorkersPage />
                 </Routes>
             </main>
         </Router>
@@ -124,6 +126,7 @@ fn Header() -> impl IntoView {
             <nav>
                 <A href="/" exact=true>"Instances"</A>
                 <A href="/runs">"Runs"</A>
+                <A href="/workers">"Workers"</A>
                 <CompareLink />
             </nav>
             <span class="spacer"></span>

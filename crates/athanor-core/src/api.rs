@@ -205,6 +205,31 @@ pub struct WaitOutcome {
     pub ended: bool,
 }
 
+/// A process that executes runs from the shared queue (PostgreSQL only): the server itself or an
+/// `athanor worker`, as it advertised itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerNode {
+    /// What people call it (`host:pid` unless given).
+    pub name: String,
+    /// The machine's host name.
+    pub host: String,
+    /// Its process id there.
+    pub pid: i64,
+    /// Runs it executes at once.
+    pub capacity: i32,
+    /// Runs it executes now.
+    pub running: i64,
+    /// What it can execute, as `name@version`.
+    pub experiments: Vec<String>,
+    /// When it started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Its last heartbeat (the database's clock).
+    pub heartbeat_at: chrono::DateTime<chrono::Utc>,
+    /// When it stopped cleanly; `None` while it runs, or when it died (its heartbeat then grows old).
+    pub stopped_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// The problems of the manifest of command experiments, while it has any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -238,6 +263,8 @@ pub struct RunOverview {
     pub results: Vec<ResultRecord>,
     /// The cursor everything above was read at.
     pub last_seq: i64,
+    /// The worker node that executes or executed the run, when a node claimed it (PostgreSQL).
+    pub node: Option<String>,
 }
 
 #[cfg(test)]

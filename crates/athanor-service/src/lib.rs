@@ -20,11 +20,14 @@
 //!   [`run_events`](Service::run_events), [`hold_answer`](Service::hold_answer)
 //! - records: [`logs`](Service::logs), [`logs_before`](Service::logs_before), [`results`](Service::results),
 //!   [`compare`](Service::compare)
+//! - nodes: [`worker_nodes`](Service::worker_nodes), [`run_node`](Service::run_node)
+//! - nodes: [`worker_nodes`](Service::worker_nodes), [`run_node`](Service::run_node)
 
 mod error;
 mod experiments;
 mod gate;
 mod instances;
+mod nodes;
 mod records;
 mod runs;
 

@@ -97,6 +97,7 @@ impl Service {
             logs,
             results,
             last_seq,
+            node: self.run_node(id).await?,
         })
     }
 

@@ -10,3 +10,4 @@ pub mod json_tree;
 pub mod run;
 pub mod runs;
 pub mod schema_form;
+pub mod workers;

@@ -234,7 +234,7 @@ fn RunView(data: RunOverview) -> impl IntoView {
     };
 
     view! {
-        <RunHeader state instance_name=data.instance_name />
+        <RunHeader state instance_name=data.instance_name node=data.node />
         <nav class="tabs">
             {tab_button(Tab::Logs, "Logs", Some(Signal::derive(move || state.log_levels.get().total())))}
             {tab_button(Tab::Results, "Results", Some(state.result_total.into()))}
@@ -282,7 +282,7 @@ fn RunView(data: RunOverview) -> impl IntoView {
 }
 
 #[component]
-fn RunHeader(state: RunState, instance_name: String) -> impl IntoView {
+fn RunHeader(state: RunState, instance_name: String, node: Option<String>) -> impl IntoView {
     let cancel = ServerAction::<CancelRun>::new();
     // Ticks once a second in the browser so the elapsed time of a running run moves.
     let now = RwSignal::new(chrono::Utc::now());
@@ -356,6 +356,7 @@ fn RunHeader(state: RunState, instance_name: String) -> impl IntoView {
                 <h1>{instance_name.clone()} <span class="muted mono">" · " {short_id(run.get_untracked().id)}</span></h1>
                 <span class="spacer"></span>
                 <span class="muted">{timing}</span>
+                {node.map(|node| view! { <span class="muted">" · on " <a href="/workers" class="mono">{node}</a></span> })}
                 <Show when=move || !run.get().status.is_terminal()>
                     <button
                         class="danger"
