@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 /// Log lines kept in the page at most; older ones are dropped from view (not from the run) and page back in.
 const LOG_WINDOW: usize = 1_000;
-/// Lines fetched per "load earlier".
+/// Lines fetched per "load earlier" (read by the server functions, which the browser build only calls).
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 const LOG_PAGE: u32 = 200;
 /// Results loaded with the page, and per "load more".
 const RESULT_PAGE: u32 = 1_000;
