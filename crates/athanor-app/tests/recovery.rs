@@ -108,9 +108,18 @@ async fn chatty_instance(store: &Store, name: &str, lines: u64, lines_per_second
     store.create_instance(&draft).await.unwrap().id
 }
 
+/// The `seq` of every stored log line of `run`, in order. Page by page: one read stops at `PAGE_BYTES`.
 async fn all_seqs(store: &Store, run: RunId) -> Vec<i64> {
-    let page = store.logs(run, &LogQuery::first(1_000_000)).await.unwrap();
-    page.items.iter().map(|log| log.seq).collect()
+    let mut seqs = Vec::new();
+    let mut query = LogQuery::first(100_000);
+    loop {
+        let page = store.logs(run, &query).await.unwrap();
+        seqs.extend(page.items.iter().map(|log| log.seq));
+        if !page.full {
+            return seqs;
+        }
+        query = query.after(page.next_after_seq);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,8 +215,44 @@ command = ["sh", "-c", "trap '' TERM; printf '{\"type\":\"result\",\"key\":\"pid
     assert!(matches!(ended, Ok(Ok(()))), "the command (pid {pid}) outlived the server: {ended:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_line() {
+/// Follow a run's progress over the JSON API's event stream (server-sent events) until the stream ends. The watch
+/// holds the highest progress count seen so far; the task returns the highest of all. `after` is past any `seq`,
+/// so the stream carries no records, only the snapshot, progress and the status.
+async fn follow_progress(
+    client: &reqwest::Client,
+    port: u16,
+    run: RunId,
+) -> (tokio::sync::watch::Receiver<u64>, tokio::task::JoinHandle<u64>) {
+    let url = format!("http://127.0.0.1:{port}/api/v1/runs/{run}/events?after={}", i64::MAX);
+    let mut response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (seen, watch) = tokio::sync::watch::channel(0);
+    let task = tokio::spawn(async move {
+        let mut text = String::new();
+        // Ends when the server closes the stream (after the run's status) or exits; an error is the same end here.
+        while let Ok(Some(chunk)) = response.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    event.lines().find_map(|line| line.strip_prefix(name).map(|value| value.trim().to_owned()))
+                };
+                if field("event:").as_deref() == Some("progress") {
+                    let data: serde_json::Value = serde_json::from_str(&field("data:").unwrap()).unwrap();
+                    let current = data["current"].as_u64().unwrap();
+                    seen.send_modify(|last| *last = (*last).max(current));
+                }
+            }
+        }
+        let last = *seen.borrow();
+        last
+    });
+    (watch, task)
+}
+
+/// Send `signal` (SIGINT, as Ctrl-C does, or SIGTERM, as `systemctl stop` and `kill` do) to a server while a run
+/// floods its log: the server ends the run itself, with every line the run was told was accepted, and exits 0.
+async fn stop_signal_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_line(signal: libc::c_int) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("athanor.db").display());
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -217,18 +262,19 @@ async fn ctrl_c_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_
     serving(ready).await;
     let store = Store::connect(&database_url).await.unwrap();
     // As fast as it can, so the writer's channel holds accepted lines at the signal; a short one queued behind it.
-    let flood = chatty_instance(&store, "flood", 100_000_000, 0).await;
+    // Chatty reports progress every 1% (10,000 lines here), each time after `log` accepted the lines it counts.
+    let flood = chatty_instance(&store, "flood", 1_000_000, 0).await;
     let short = chatty_instance(&store, "short", 100, 0).await;
     let stopped = start_run(&client, port, flood).await;
     let queued = start_run(&client, port, short).await;
-    eventually("the flood to commit 10,000 lines", || {
-        let store = store.clone();
-        async move { (store.count_logs(stopped.id, &[]).await.unwrap() >= 10_000).then_some(()) }
-    })
-    .await;
+    let (mut seen, progress) = follow_progress(&client, port, stopped.id).await;
+    tokio::time::timeout(Duration::from_secs(60), seen.wait_for(|current| *current >= 50_000))
+        .await
+        .expect("the flood reports 50,000 lines within 60 s")
+        .unwrap();
 
     // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(server.0.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(server.0.id() as i32, signal) }, 0);
     let status = tokio::task::spawn_blocking(move || {
         let mut server = server;
         server.0.wait()
@@ -237,11 +283,20 @@ async fn ctrl_c_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_
     .unwrap()
     .unwrap();
     assert!(status.success(), "a stop signal ends the server cleanly: {status}");
+    // The stream ends with the server at the latest; its last progress is the most the run was told was accepted.
+    let last_progress = tokio::time::timeout(Duration::from_secs(30), progress).await.unwrap().unwrap();
+    assert!(last_progress >= 50_000);
 
     let ended = store.get_run(stopped.id).await.unwrap().unwrap();
     assert_eq!((ended.status, ended.error.as_deref()), (RunStatus::Failed, Some("server shutting down")));
     let seqs = all_seqs(&store, stopped.id).await;
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "every line, with no hole");
+    assert!(
+        seqs.len() as u64 >= last_progress,
+        "every line the run reported as logged is stored: {} stored, progress said {last_progress}",
+        seqs.len()
+    );
+    eprintln!("signal {signal}: {} lines stored, the last progress seen said {last_progress}", seqs.len());
     assert_eq!(store.get_run(queued.id).await.unwrap().unwrap().status, RunStatus::Pending, "still to do");
 
     let (_restarted, ready) = spawn_server(&database_url, port);
@@ -254,4 +309,14 @@ async fn ctrl_c_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_
     })
     .await;
     assert_eq!(finished.status, RunStatus::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_line() {
+    stop_signal_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_line(libc::SIGINT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_line() {
+    stop_signal_mid_run_ends_it_with_a_status_the_server_writes_and_keeps_every_line(libc::SIGTERM).await;
 }

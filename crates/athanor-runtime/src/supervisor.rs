@@ -5,13 +5,14 @@ use crate::context::RunContext;
 use crate::executor::{ExperimentThreads, RunTask};
 use crate::experiment::{Registered, Registry};
 use crate::hub::Hub;
-use crate::writer::WriterHandle;
+use crate::writer::{WriterHandle, WriterMessage};
 use athanor_core::{InstanceId, RunId};
-use athanor_core::{LifecycleEvent, Run, RunEvent, RunStatus};
+use athanor_core::{LifecycleEvent, LogLevel, NewLog, Run, RunEvent, RunStatus};
 use athanor_store::{Store, StoreError};
+use chrono::Utc;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -290,14 +291,27 @@ impl Runtime {
             let position = queue.waiting.iter().position(|queued| queued.run.id == run_id);
             position.and_then(|index| queue.waiting.remove(index))
         };
-        if queued.is_some() {
-            let run = self
+        if let Some(queued) = queued {
+            match self
                 .inner
                 .store
                 .transition_run(run_id, RunStatus::Cancelled, Some("cancelled before it started"))
-                .await?;
-            self.announce_status(run);
-            return Ok(CancelOutcome::CancelledWhilePending);
+                .await
+            {
+                Ok(run) => {
+                    self.announce_status(run);
+                    return Ok(CancelOutcome::CancelledWhilePending);
+                }
+                Err(error) => {
+                    // The database did not take the cancel for a passing reason (it is unreachable, say): the run
+                    // is still `pending` there, so it goes back to its place in the queue and runs in its turn, as
+                    // the error tells the caller; left out, it would wait as `pending` until the next restart.
+                    if error.is_transient() {
+                        self.requeue(queued);
+                    }
+                    return Err(error.into());
+                }
+            }
         }
         if let Some(token) = lock(&self.inner.active).get(&run_id) {
             token.cancel();
@@ -350,6 +364,17 @@ impl Runtime {
         self.pump();
     }
 
+    /// Put a run taken out of the queue back where its creation time places it (the queue is oldest first).
+    fn requeue(&self, queued: Queued) {
+        {
+            let mut queue = lock(&self.inner.queue);
+            let key = |run: &Run| (run.created_at, run.id);
+            let place = queue.waiting.partition_point(|waiting| key(&waiting.run) <= key(&queued.run));
+            queue.waiting.insert(place, queued);
+        }
+        self.pump();
+    }
+
     /// Start queued runs while there is room, oldest first.
     fn pump(&self) {
         let mut queue = lock(&self.inner.queue);
@@ -387,8 +412,8 @@ impl Runtime {
         match self.transition_with_retry(run_id, RunStatus::Running, None).await {
             Ok(running) => self.announce_status(running),
             Err(error) => {
-                // Cancelled or deleted between queueing and starting, or a database that stayed down for a
-                // minute: nothing to run (recovery at the next start re-queues a run still `pending`).
+                // Cancelled or deleted between queueing and starting, or a database still down when the server
+                // stopped: nothing to run (recovery at the next start re-queues a run still `pending`).
                 tracing::warn!(%run_id, %error, "run not started");
                 return;
             }
@@ -406,9 +431,17 @@ impl Runtime {
             cancel.clone(),
         );
         let experiment = registered.experiment.clone();
+        // Whether a cancel had been requested when the experiment's `run` returned (unset if it never returned:
+        // a panic, an abort). See `ended`.
+        let returned = Arc::new(OnceLock::new());
+        let (returned_by_run, cancel_seen_by_run) = (returned.clone(), cancel.clone());
         // On the experiment threads, so code that never awaits cannot hold up this supervision (timers, cancel,
         // the status writes) or anything else on the server's runtime.
-        let mut task = match self.inner.experiments.spawn(async move { experiment.run_erased(ctx).await }) {
+        let mut task = match self.inner.experiments.spawn(async move {
+            let result = experiment.run_erased(ctx).await;
+            let _ = returned_by_run.set(Returned { after_cancel: cancel_seen_by_run.is_cancelled() });
+            result
+        }) {
             Ok(task) => task,
             Err(error) => {
                 tracing::error!(%run_id, %error, "could not start the experiment threads");
@@ -425,32 +458,33 @@ impl Runtime {
                 None => std::future::pending().await,
             }
         };
-        let (status, error) = tokio::select! {
-            // A run that ends right after a cancel request was still cancelled: honour the request whichever of
-            // the two this select sees first.
-            joined = &mut task => {
-                if cancel.is_cancelled() {
-                    self.stopped(None)
-                } else {
-                    outcome(joined)
-                }
-            }
+        let Ended { status, error, stopped_with } = tokio::select! {
+            // `biased`, the run's end first: code that has returned is judged by what it returned (see `ended`),
+            // even when a cancel or the deadline is ready at the same moment.
+            biased;
+            joined = &mut task => self.ended(joined, returned.get()),
             () = cancel.cancelled() => {
                 let grace = self.inner.config.cancel_grace;
                 match tokio::time::timeout(grace, &mut task).await {
-                    Ok(_) => self.stopped(None),
+                    Ok(joined) => self.ended(joined, returned.get()),
                     Err(_) => {
                         self.abort(run_id, &mut task).await;
-                        self.stopped(Some(grace))
+                        Ended::from(self.stopped(Some(grace)))
                     }
                 }
             }
             () = deadline => {
                 self.abort(run_id, &mut task).await;
                 let limit = self.inner.config.run_timeout.map(human_duration).unwrap_or_default();
-                (RunStatus::Failed, Some(format!("timed out after {limit}")))
+                Ended::from((RunStatus::Failed, Some(format!("timed out after {limit}"))))
             }
         };
+        if let Some(error) = stopped_with {
+            // Still before `Close`, so the line is committed with the run's other records.
+            let message = format!("the experiment returned an error after it was asked to stop: {error}");
+            let log = NewLog { ts: Utc::now(), level: LogLevel::Warn, message: storable_line(message), metadata: None };
+            let _ = self.inner.writer.send(WriterMessage::Log { run_id, log }).await;
+        }
 
         // Everything the run logged is committed before its terminal status is written; a run whose records
         // could not all be stored (or whose writer stopped) fails, saying why, however it ended.
@@ -478,6 +512,33 @@ impl Runtime {
         }
     }
 
+    /// How a run whose code has ended ends. When a cancel (or the server's shutdown) and the experiment's own end
+    /// meet, the rule is:
+    ///
+    /// - **What the experiment returned before the cancel was requested stands**: it completed, or it failed with
+    ///   its message. A cancel that arrives a moment after a failure — the user pressed the button while the error
+    ///   was on its way — never turns that failure into `cancelled` and never hides its message. What counts is
+    ///   whether a cancel had been requested when `run` returned, not which of the two the supervisor noticed
+    ///   first.
+    /// - **A panic always fails the run with its message**, before or after a cancel: a panic is a bug to show, not
+    ///   a way to stop.
+    /// - **After a cancel, returning ends the run as stopped** (`cancelled`, "cancelled by user"; `failed`, "server
+    ///   shutting down"), with `Ok` or with an error: returning early, even with an error, is how code obeys a
+    ///   cancel (`RunContext::is_cancelled` says so, and a command killed by the SIGTERM of a cancel fails that way
+    ///   while the protocol promises such a run ends `cancelled`). The error's message is not dropped: it is kept
+    ///   as the run's last log line, a `warn` ("the experiment returned an error after it was asked to stop: …"),
+    ///   where the user sees what the experiment said — a checkpoint it could not save, say.
+    fn ended(&self, joined: Result<crate::RunResult, tokio::task::JoinError>, returned: Option<&Returned>) -> Ended {
+        let after_cancel = returned.is_some_and(|returned| returned.after_cancel);
+        match joined {
+            Ok(Ok(())) if after_cancel => Ended::from(self.stopped(None)),
+            Ok(Err(error)) if after_cancel => {
+                Ended { stopped_with: Some(format!("{error:#}")), ..Ended::from(self.stopped(None)) }
+            }
+            joined => Ended::from(outcome(joined)),
+        }
+    }
+
     /// How a run that was asked to stop ends: `cancelled` when a user asked, `failed` ("server shutting down", like
     /// "interrupted by restart") when the server is stopping; `forced_after` says the grace period ran out.
     fn stopped(&self, forced_after: Option<Duration>) -> (RunStatus, Option<String>) {
@@ -495,9 +556,12 @@ impl Runtime {
         (status, Some(error))
     }
 
-    /// A status change that survives a passing database error (a busy SQLite file, a PostgreSQL blip): retried
-    /// with backoff for about a minute. Refusals that retrying cannot change (no such run, illegal step) return at
-    /// once.
+    /// A status change that survives the database going away: a passing error (the connection lost, no
+    /// connection to be had, a busy SQLite file: [`StoreError::is_transient`]) is retried with backoff (100 ms
+    /// doubling to 5 s) for as long as it lasts, so an outage of any length never leaves a run `running` or a
+    /// started run `pending`. Once the server is shutting down it gives up after `SHUTDOWN_STATUS_RETRY`: the
+    /// process must exit, and recovery at the next start settles a run left `running`. Refusals that retrying
+    /// cannot change (no such run, an illegal step) return at once.
     async fn transition_with_retry(
         &self,
         run_id: RunId,
@@ -505,17 +569,37 @@ impl Runtime {
         error: Option<&str>,
     ) -> Result<Run, StoreError> {
         let mut backoff = Duration::from_millis(100);
-        let mut attempt = 0;
+        let mut give_up_at: Option<Instant> = None;
+        let mut failed_before = false;
         loop {
             match self.inner.store.transition_run(run_id, status, error).await {
-                Err(StoreError::Database(cause)) if attempt < 10 => {
-                    tracing::warn!(%run_id, %cause, "status change failed; retrying");
-                    attempt += 1;
+                Ok(run) => {
+                    self.inner.writer.database().reachable();
+                    return Ok(run);
+                }
+                Err(cause) if cause.is_transient() => {
+                    self.inner.writer.database().unreachable(&cause, "writing a run's status");
+                    failed_before = true;
+                    if self.inner.shutdown.is_cancelled() {
+                        let deadline = *give_up_at.get_or_insert_with(|| Instant::now() + SHUTDOWN_STATUS_RETRY);
+                        if Instant::now() >= deadline {
+                            return Err(cause);
+                        }
+                    }
+                    tracing::debug!(%run_id, %cause, ?status, "status change failed; retrying");
                     // Backoff between retries of a failing database; there is no event to wait for.
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                other => return other,
+                Err(refused @ StoreError::IllegalTransition { .. }) if failed_before => {
+                    // An earlier attempt may have landed with its answer lost with the connection: the run is then
+                    // already where it was sent, which is success, not a refusal.
+                    match self.inner.store.get_run(run_id).await {
+                        Ok(Some(run)) if run.status == status => return Ok(run),
+                        _ => return Err(refused),
+                    }
+                }
+                Err(refused) => return Err(refused),
             }
         }
     }
@@ -527,12 +611,55 @@ impl Runtime {
         match self.transition_with_retry(run_id, status, error.as_deref()).await {
             Ok(run) => self.announce_status(run),
             Err(StoreError::RunNotFound(_)) => {} // its instance was deleted meanwhile
+            // Only while shutting down with the database gone (see `transition_with_retry`): the next start's
+            // recovery fails the run left `running` ("interrupted by restart").
             Err(error) => tracing::error!(%run_id, %error, "could not record the end of a run"),
         }
         self.inner.hub.retire_run(run_id);
     }
 }
 
+/// How long a status change is still retried through passing database errors once the server is shutting down
+/// (see `transition_with_retry`).
+const SHUTDOWN_STATUS_RETRY: Duration = Duration::from_secs(30);
+
+/// How a run ends: its terminal status and error, and the error its experiment returned after it was asked to stop
+/// (kept as a log line; see `Runtime::ended`).
+struct Ended {
+    status: RunStatus,
+    error: Option<String>,
+    stopped_with: Option<String>,
+}
+
+impl From<(RunStatus, Option<String>)> for Ended {
+    fn from((status, error): (RunStatus, Option<String>)) -> Ended {
+        Ended { status, error, stopped_with: None }
+    }
+}
+
+/// `message`, storable as a log line: NUL replaced, and cut (at a character boundary, ending with `…`) to the
+/// limit of a log message.
+fn storable_line(message: String) -> String {
+    let message = crate::context::storable(message);
+    let limit = crate::limits::MAX_MESSAGE_BYTES;
+    if message.len() <= limit {
+        return message;
+    }
+    let mut end = limit - '…'.len_utf8();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
+/// What the supervisor learns when an experiment's `run` returns (see `Runtime::ended`).
+#[derive(Debug, Clone, Copy)]
+struct Returned {
+    /// A cancel (or the server's shutdown) had been requested by then.
+    after_cancel: bool,
+}
+
+/// The status an experiment's own end gives its run, when no cancel came before it.
 fn outcome(joined: Result<crate::RunResult, tokio::task::JoinError>) -> (RunStatus, Option<String>) {
     match joined {
         Ok(Ok(())) => (RunStatus::Completed, None),

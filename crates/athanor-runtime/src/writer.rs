@@ -9,11 +9,13 @@
 //!
 //! **Failures.** A commit that fails for a passing reason (the connection lost, no connection to be had, the
 //! database busy or locked: [`StoreError::is_transient`]) is retried with backoff until it succeeds, holding the
-//! batch. Appends are idempotent, so retrying a commit whose first attempt did land stores nothing twice. A commit
-//! the database refuses for good (a constraint, a value it cannot store) is split — by runs, then in halves —
-//! until the refused records are isolated: the run they belong to keeps its records before the first refused one,
-//! is stopped and ends `failed` ("its records could not be stored: …"), its later records are discarded, and every
-//! other run goes on. The records of a run whose row was deleted (with its instance) are discarded the same way.
+//! batch, however long the database is gone; the outage is logged once as an error when it starts (again every
+//! 30 s while it lasts) and as a warning when the database is back (`DatabaseHealth`). Appends are idempotent,
+//! so retrying a commit whose first attempt did land stores nothing twice. A commit the database refuses for good
+//! (a constraint, a value it cannot store) is split — by runs, then in halves — until the refused records are
+//! isolated: the run they belong to keeps its records before the first refused one, is stopped and ends `failed`
+//! ("its records could not be stored: …"), its later records are discarded, and every other run goes on. The
+//! records of a run whose row was deleted (with its instance) are discarded the same way.
 //!
 //! **If the writer dies** (a panic), it says so with `tracing::error!`; every open run is stopped and ends
 //! `failed` ("the record writer stopped: …"), and further records are refused instead of silently piling up.
@@ -35,8 +37,9 @@ use athanor_core::{LogRecord, NewLog, NewResult, ResultRecord, RunEvent};
 use athanor_store::{approx_json_bytes, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -104,9 +107,81 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How often a database that stays unavailable is mentioned again at `error` level (every failure is at `debug`).
+const OUTAGE_REMINDER: Duration = Duration::from_secs(30);
+
+/// Whether the database took the runtime's last write: the one place that says, loudly and once per outage, that
+/// it has become unavailable and, when a write goes through again, that it is back and for how long it was gone.
+/// The committer (records) and the supervisor (status changes) both report here, so an outage is announced once
+/// however many writes it holds up.
+pub(crate) struct DatabaseHealth {
+    /// Set while an outage lasts: the fast path of [`DatabaseHealth::reachable`], taken after every commit.
+    down: AtomicBool,
+    outage: Mutex<Option<Outage>>,
+}
+
+struct Outage {
+    since: Instant,
+    last_said: Instant,
+    failures: u64,
+}
+
+impl DatabaseHealth {
+    fn new() -> DatabaseHealth {
+        DatabaseHealth { down: AtomicBool::new(false), outage: Mutex::new(None) }
+    }
+
+    /// A write failed for a passing reason (`doing` says which, for the message); it will be retried.
+    pub(crate) fn unreachable(&self, error: &StoreError, doing: &str) {
+        let now = Instant::now();
+        let mut outage = lock(&self.outage);
+        match outage.as_mut() {
+            None => {
+                self.down.store(true, Ordering::SeqCst);
+                *outage = Some(Outage { since: now, last_said: now, failures: 1 });
+                tracing::error!(
+                    %error,
+                    "the database is unavailable ({doing} failed). Run records and status changes are held and \
+                     retried until it is back, nothing is dropped; runs that log wait for it once the record budget \
+                     is full, and requests that need the database fail meanwhile"
+                );
+            }
+            Some(outage) => {
+                outage.failures += 1;
+                if now.duration_since(outage.last_said) >= OUTAGE_REMINDER {
+                    outage.last_said = now;
+                    let down_for = now.duration_since(outage.since).as_secs();
+                    tracing::error!(%error, down_for_s = down_for, "the database is still unavailable; retrying");
+                } else {
+                    tracing::debug!(%error, "{doing} failed; the database is still unavailable");
+                }
+            }
+        }
+    }
+
+    /// A write went through: if the database had been unavailable, say that it is back.
+    pub(crate) fn reachable(&self) {
+        if !self.down.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(outage) = lock(&self.outage).take() {
+            self.down.store(false, Ordering::SeqCst);
+            let down_for = outage.since.elapsed();
+            tracing::warn!(
+                down_for_s = down_for.as_secs(),
+                failed_attempts = outage.failures,
+                "the database is available again after {:.1} s; writing the records and status changes held meanwhile",
+                down_for.as_secs_f64()
+            );
+        }
+    }
+}
+
 /// What the senders, the writer and the committer share.
 struct Shared {
     budget: RecordBudget,
+    /// Whether the database is taking writes (for the log; see [`DatabaseHealth`]).
+    database: DatabaseHealth,
     /// The cancellation of each open run: the committer stops a run whose records cannot be stored, and every
     /// open run when the writer dies.
     open_runs: Mutex<HashMap<RunId, CancellationToken>>,
@@ -159,6 +234,7 @@ impl WriterHandle {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let shared = Arc::new(Shared {
             budget: RecordBudget::new(budget_bytes),
+            database: DatabaseHealth::new(),
             open_runs: Mutex::new(HashMap::new()),
             stopped: OnceLock::new(),
             stopped_signal: CancellationToken::new(),
@@ -169,6 +245,11 @@ impl WriterHandle {
     /// The byte budget of records accepted and not yet committed.
     pub(crate) fn budget(&self) -> &RecordBudget {
         &self.shared.budget
+    }
+
+    /// Whether the database is taking writes; the supervisor reports its status changes here too.
+    pub(crate) fn database(&self) -> &DatabaseHealth {
+        &self.shared.database
     }
 
     /// Hand records to the writer, waiting while the budget or the channel is full.
@@ -488,9 +569,12 @@ impl Committer {
         let mut backoff = Duration::from_millis(50);
         loop {
             match self.store.append_rows(&logs, &results).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.shared.database.reachable();
+                    return Ok(());
+                }
                 Err(error) if error.is_transient() => {
-                    tracing::warn!(%error, records = part.len(), "commit of run records failed; retrying");
+                    self.shared.database.unreachable(&error, "committing run records");
                     // Backoff between retries of a failing database, not a synchronisation: nothing to await.
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -105,6 +105,12 @@ impl From<StoreError> for ServiceError {
         match error {
             StoreError::InstanceNotFound(_) | StoreError::RunNotFound(_) => ServiceError::NotFound(error.to_string()),
             StoreError::IllegalTransition { .. } => ServiceError::Conflict(error.to_string()),
+            // A lost connection or a pool with no connection to give: the same request succeeds once the database
+            // is back, which is what 503 tells a client (and its retry logic).
+            other if other.is_transient() => {
+                tracing::warn!(error = %other, "database unreachable");
+                ServiceError::Unavailable(format!("the database cannot be reached for now; try again: {other}"))
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ServiceError::Internal(other.to_string())
