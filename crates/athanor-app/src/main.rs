@@ -1,5 +1,6 @@
 //! The `athanor` binary: the server (`athanor serve`, or no command at all) and the command line that talks to a
-//! server (`athanor experiments`, `instances`, `runs`, `compare`; see `athanor --help`).
+//! server (`athanor experiments`, `instances`, `runs`, `compare`; see `athanor --help`), and a worker node
+//! (`athanor worker`) that executes runs from the queue a server shares on PostgreSQL.
 //!
 //! The server is configured from the environment: `DATABASE_URL` selects the database (default
 //! `sqlite://athanor.db`), `ATHANOR_ADDR` the address (default `127.0.0.1:3000`), `ATHANOR_EXPERIMENTS` the manifest
@@ -16,6 +17,15 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = athanor_cli::Cli::parse();
+    if let Some((name, capacity)) = cli.worker() {
+        return match athanor_app::server::worker_main(name, capacity).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if !cli.is_serve() {
         return athanor_cli::run(cli).await;
     }

@@ -61,7 +61,19 @@ impl Cli {
     pub fn is_serve(&self) -> bool {
         matches!(self.command, None | Some(Command::Serve))
     }
+
+    /// For `athanor worker`, which the binary handles by joining the shared queue: the node's name and capacity
+    /// when given.
+    pub fn worker(&self) -> Option<(Option<String>, Option<usize>)> {
+        match &self.command {
+            Some(Command::Worker { name, capacity }) => Some((name.clone(), *capacity)),
+            _ => None,
+        }
+    }
 }
+
+const WORKER_EXAMPLES: &str = "Examples:\n  DATABASE_URL=postgres://db/athanor athanor worker\n  \
+    DATABASE_URL=postgres://db/athanor athanor worker --name gpu --capacity 2";
 
 const SERVE_HELP: &str = "\
 Run the Athanor server: the dashboard, the JSON API under /api/v1 and the runs themselves.
@@ -120,6 +132,18 @@ pub(crate) enum Command {
     /// Run the server (configured by environment variables; see `athanor serve --help`).
     #[command(long_about = SERVE_HELP, after_help = SERVE_EXAMPLES)]
     Serve,
+
+    /// Execute runs from the queue a server shares on PostgreSQL, as one more node (no HTTP; needs the server's
+    /// DATABASE_URL). Stops cleanly on Ctrl-C or SIGTERM.
+    #[command(after_help = WORKER_EXAMPLES)]
+    Worker {
+        /// What the workers page calls this node (default host:pid).
+        #[arg(long)]
+        name: Option<String>,
+        /// Runs it executes at once (default ATHANOR_MAX_CONCURRENT_RUNS, or 8).
+        #[arg(long)]
+        capacity: Option<usize>,
+    },
 
     /// List the experiments the server can run, or show one with its configuration fields.
     #[command(after_help = EXPERIMENTS_EXAMPLES)]

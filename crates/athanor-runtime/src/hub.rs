@@ -171,6 +171,21 @@ impl Hub {
         }
     }
 
+    /// Tell a run's watchers, if any, that it has records they have not been sent: they read them from the
+    /// database (records committed by another node, or anything missed while a listener was away).
+    pub fn announce_stored(&self, run_id: RunId) {
+        if let Some(topic) = self.runs().get(&run_id) {
+            if topic.sender.receiver_count() > 0 {
+                let _ = topic.sender.send(Arc::new(RunTopicItem::Stored));
+            }
+        }
+    }
+
+    /// The runs someone watches now.
+    pub fn watched_runs(&self) -> Vec<RunId> {
+        self.runs().iter().filter(|(_, topic)| topic.sender.receiver_count() > 0).map(|(id, _)| *id).collect()
+    }
+
     /// Record and broadcast a run's progress (latest wins).
     pub fn set_progress(&self, run_id: RunId, progress: Progress) {
         let bytes = size_of::<RunEvent>() + progress.message.as_ref().map_or(0, String::len);

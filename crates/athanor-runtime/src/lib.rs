@@ -13,6 +13,8 @@
 //!   computes without awaiting cannot stall the server; [`RunContext::blocking`] for blocking calls.
 //! - `writer` — the single batching writer: its back-pressure policy (a byte budget, [`RecordBudget`]), retries,
 //!   and how a run whose records the database refuses fails alone.
+//! - [`node`] — a node of the queue shared on PostgreSQL: claims, heartbeats, housekeeping, cancels across
+//!   nodes (the rules themselves are the store's).
 //! - [`hub`] and [`subscribe`] — live events, and subscriptions that resume after any `seq` with no gap.
 //! - [`testing`] — a temporary-database harness for experiment authors' own tests.
 //!
@@ -26,6 +28,7 @@ mod executor;
 pub mod experiment;
 pub mod hub;
 pub mod limits;
+pub mod node;
 pub mod subscribe;
 pub mod supervisor;
 pub mod testing;

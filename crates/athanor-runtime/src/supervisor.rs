@@ -8,7 +8,7 @@ use crate::hub::Hub;
 use crate::writer::{WriterHandle, WriterMessage};
 use athanor_core::{InstanceId, RunId};
 use athanor_core::{LifecycleEvent, LogLevel, NewLog, Run, RunEvent, RunStatus};
-use athanor_store::{Store, StoreError};
+use athanor_store::{Claim, Store, StoreError};
 use chrono::Utc;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
@@ -39,6 +39,9 @@ pub struct RuntimeConfig {
     /// server's: code that computes without awaiting holds one of these, never a thread that serves requests,
     /// commits records or ends runs on time. Default: one per core.
     pub experiment_threads: usize,
+    /// Execute runs from the queue shared with other processes (PostgreSQL), as this node, instead of an
+    /// in-memory queue of this process's own starts. See [`crate::node`]. Default: `None`.
+    pub node: Option<crate::node::NodeConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -52,6 +55,7 @@ impl Default for RuntimeConfig {
             event_buffer: crate::hub::DEFAULT_RUN_TOPIC_CAPACITY,
             max_queued_runs: 10_000,
             experiment_threads: crate::executor::default_threads(),
+            node: None,
         }
     }
 }
@@ -143,6 +147,8 @@ struct Inner {
     tasks: TaskTracker,
     /// Cancelled by [`Runtime::shutdown`]: no run starts after it, and stopped runs end as "server shutting down".
     shutdown: CancellationToken,
+    /// Woken when a node should look for runs to claim: a run was started here or ended here.
+    pub(crate) claim_wake: tokio::sync::Notify,
 }
 
 /// The engine. Cheap to clone; all clones drive the same runs.
@@ -160,8 +166,13 @@ impl Runtime {
     /// Build the runtime and start its writer. Call [`Runtime::recover`] once before serving.
     pub fn new(store: Store, registry: Registry, config: RuntimeConfig) -> Runtime {
         let hub = Arc::new(Hub::new(config.event_buffer));
-        let writer =
-            WriterHandle::spawn(store.clone(), hub.clone(), config.channel_capacity, config.record_budget_bytes);
+        let writer = WriterHandle::spawn(
+            store.clone(),
+            hub.clone(),
+            config.channel_capacity,
+            config.record_budget_bytes,
+            config.node.is_some(),
+        );
         Runtime {
             inner: Arc::new(Inner {
                 store,
@@ -174,6 +185,7 @@ impl Runtime {
                 active: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
+                claim_wake: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -214,11 +226,18 @@ impl Runtime {
     /// again in creation order.
     pub async fn recover(&self) -> Result<RecoveryReport, RuntimeError> {
         let mut report = RecoveryReport::default();
-        for run in self.inner.store.runs_with_status(RunStatus::Running).await? {
+        if self.is_node() {
+            // The queue is shared: another node may own a `running` run and will claim `pending` ones. Runs of a
+            // node that died end when their leases expire (see `crate::node`).
+            return Ok(report);
+        }
+        // Only runs this kind of process executed itself: a run a worker node claimed is that node's, however this
+        // process restarts, and ends by its lease.
+        for run_id in self.inner.store.unclaimed_running_runs().await? {
             let failed =
-                self.inner.store.transition_run(run.id, RunStatus::Failed, Some("interrupted by restart")).await?;
+                self.inner.store.transition_run(run_id, RunStatus::Failed, Some("interrupted by restart")).await?;
             self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(failed));
-            report.interrupted.push(run.id);
+            report.interrupted.push(run_id);
         }
         let registry = self.registry();
         for run in self.inner.store.runs_with_status(RunStatus::Pending).await? {
@@ -280,7 +299,15 @@ impl Runtime {
         })?;
         let run = self.inner.store.create_run(instance_id, &config, &registered.definition.version).await?;
         self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(run.clone()));
-        self.enqueue(run.clone(), registered.clone());
+        if self.is_node() {
+            // Whichever node has room claims it; ours looks at once, the others when notified (or on their poll).
+            self.inner.claim_wake.notify_one();
+            if let Err(error) = self.inner.store.announce_pending().await {
+                tracing::debug!(%error, "could not announce a pending run; nodes find it on their next poll");
+            }
+        } else {
+            self.enqueue(run.clone(), registered.clone());
+        }
         Ok(run)
     }
 
@@ -316,6 +343,22 @@ impl Runtime {
         if let Some(token) = lock(&self.inner.active).get(&run_id) {
             token.cancel();
             return Ok(CancelOutcome::Requested);
+        }
+        if self.is_node() || self.inner.store.backend() == athanor_store::Backend::Postgres {
+            // Another node may own it: mark it and notify its owner, which ends it the usual way.
+            return match self.inner.store.request_cancel(run_id).await? {
+                Some(RunStatus::Running) => Ok(CancelOutcome::Requested),
+                Some(_) => {
+                    if let Some(run) = self.inner.store.get_run(run_id).await? {
+                        self.announce_status(run);
+                    }
+                    Ok(CancelOutcome::CancelledWhilePending)
+                }
+                None => match self.inner.store.get_run(run_id).await? {
+                    None => Err(RuntimeError::RunNotFound(run_id)),
+                    Some(_) => Err(RuntimeError::AlreadyFinished(run_id)),
+                },
+            };
         }
         match self.inner.store.get_run(run_id).await? {
             None => Err(RuntimeError::RunNotFound(run_id)),
@@ -386,7 +429,7 @@ impl Runtime {
             let runtime = self.clone();
             self.inner.tasks.spawn(async move {
                 let run_id = run.id;
-                runtime.execute(run, registered, token).await;
+                runtime.execute(run, registered, token, None).await;
                 lock(&runtime.inner.active).remove(&run_id);
                 lock(&runtime.inner.queue).running -= 1;
                 runtime.pump();
@@ -399,9 +442,87 @@ impl Runtime {
         self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(run));
     }
 
-    /// Execute one run to its end. Never panics: every failure becomes the run's status.
-    async fn execute(&self, run: Run, registered: Registered, cancel: CancellationToken) {
+    /// Whether this runtime executes runs from the shared queue (see [`crate::node`]).
+    pub(crate) fn is_node(&self) -> bool {
+        self.inner.config.node.is_some()
+    }
+
+    /// The cancellation handle of a run executing here, if it does.
+    pub(crate) fn active_run(&self, run_id: RunId) -> Option<CancellationToken> {
+        lock(&self.inner.active).get(&run_id).cloned()
+    }
+
+    /// Whether the runtime is stopping (no more claims).
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// Execute a run this node claimed from the shared queue, if there is room (`false` when there is none or the
+    /// runtime is stopping: the caller gives the claim up).
+    pub(crate) fn spawn_claimed(&self, run: Run, registered: Registered, claim: Claim) -> bool {
+        let mut queue = lock(&self.inner.queue);
+        if queue.running >= self.inner.config.max_concurrent_runs || self.inner.shutdown.is_cancelled() {
+            return false;
+        }
+        queue.running += 1;
+        let token = CancellationToken::new();
+        lock(&self.inner.active).insert(run.id, token.clone());
+        let runtime = self.clone();
+        self.inner.tasks.spawn(async move {
+            let run_id = run.id;
+            runtime.execute(run, registered, token, Some(claim)).await;
+            lock(&runtime.inner.active).remove(&run_id);
+            lock(&runtime.inner.queue).running -= 1;
+            runtime.inner.claim_wake.notify_one();
+        });
+        true
+    }
+
+    /// How this runtime takes part in the queue shared on PostgreSQL, if it does ([`RuntimeConfig::node`]).
+    pub fn node_config(&self) -> Option<&crate::node::NodeConfig> {
+        self.inner.config.node.as_ref()
+    }
+
+    /// Runs executing here at once at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.inner.config.max_concurrent_runs
+    }
+
+    /// Completes when a run was started or ended here (a node should look at the queue).
+    pub(crate) async fn claim_wakeup(&self) {
+        self.inner.claim_wake.notified().await;
+    }
+
+    /// Wake the claimer (another node announced a run).
+    pub(crate) fn wake_claimer(&self) {
+        self.inner.claim_wake.notify_one();
+    }
+
+    /// Completes once [`Runtime::shutdown`] was called.
+    pub(crate) async fn shutdown_signal(&self) {
+        self.inner.shutdown.cancelled().await;
+    }
+
+    /// Tell viewers and lists that a run's status changed (it was ended elsewhere).
+    pub(crate) fn announce_status_of(&self, run: Run) {
+        self.announce_status(run);
+    }
+
+    /// Whether another run can start here now.
+    pub(crate) fn has_room(&self) -> bool {
+        lock(&self.inner.queue).running < self.inner.config.max_concurrent_runs
+    }
+
+    /// Execute one run to its end. Never panics: every failure becomes the run's status. A run claimed from the
+    /// shared queue (`claim`) is already `running`, and its end is written fenced by the claim.
+    async fn execute(&self, run: Run, registered: Registered, cancel: CancellationToken, claim: Option<Claim>) {
         let run_id = run.id;
+        if let Some(claim) = claim {
+            self.inner.hub.publish_lifecycle(LifecycleEvent::RunChanged(run.clone()));
+            self.inner.hub.publish_run(run_id, RunEvent::Status(run.clone()));
+            self.run_to_end(run, registered, cancel, Some(claim)).await;
+            return;
+        }
         if cancel.is_cancelled() {
             if self.inner.shutdown.is_cancelled() {
                 return; // never started: it stays `pending`, and the next start runs it
@@ -418,9 +539,15 @@ impl Runtime {
                 return;
             }
         }
+        self.run_to_end(run, registered, cancel, None).await;
+    }
+
+    /// Execute a `running` run's experiment and write how it ended.
+    async fn run_to_end(&self, run: Run, registered: Registered, cancel: CancellationToken, claim: Option<Claim>) {
+        let run_id = run.id;
 
         if let Err(reason) = self.inner.writer.open(run_id, 0, cancel.clone()).await {
-            self.finish(run_id, RunStatus::Failed, Some(reason)).await;
+            self.finish_owned(run_id, claim, RunStatus::Failed, Some(reason)).await;
             return;
         }
         let ctx = RunContext::new(
@@ -447,7 +574,7 @@ impl Runtime {
                 tracing::error!(%run_id, %error, "could not start the experiment threads");
                 self.close_records(run_id).await;
                 let message = format!("could not start the threads experiments run on: {error}");
-                self.finish(run_id, RunStatus::Failed, Some(message)).await;
+                self.finish_owned(run_id, claim, RunStatus::Failed, Some(message)).await;
                 return;
             }
         };
@@ -492,7 +619,7 @@ impl Runtime {
             None => (status, error),
             Some(reason) => (RunStatus::Failed, Some(reason)),
         };
-        self.finish(run_id, status, error).await;
+        self.finish_owned(run_id, claim, status, error).await;
     }
 
     /// Commit every record `run_id` sent so far and refuse later ones (see the writer). Returns why the run must
@@ -602,6 +729,39 @@ impl Runtime {
                 Err(refused) => return Err(refused),
             }
         }
+    }
+
+    /// Write a run's end: fenced by its claim when it came from the shared queue, else as [`Runtime::finish`].
+    async fn finish_owned(&self, run_id: RunId, claim: Option<Claim>, status: RunStatus, error: Option<String>) {
+        let Some(claim) = claim else { return self.finish(run_id, status, error).await };
+        let error = error.map(crate::context::storable);
+        let mut backoff = Duration::from_millis(100);
+        let started = Instant::now();
+        loop {
+            match self.inner.store.finish_claim(claim, status, error.as_deref()).await {
+                Ok(true) => break,
+                Ok(false) => {
+                    // The lease ran out and the run was rescued (or cancelled) meanwhile: the outcome written
+                    // then stands, as the fencing token says.
+                    tracing::warn!(%run_id, "this node lost the run's lease; its recorded outcome stands");
+                    break;
+                }
+                Err(cause) if cause.is_transient() && started.elapsed() < SHUTDOWN_STATUS_RETRY * 4 => {
+                    self.inner.writer.database().unreachable(&cause, "writing a run's status");
+                    // Backoff between retries of a failing database; there is no event to wait for.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(cause) => {
+                    tracing::error!(%run_id, %cause, "could not record the end of a run; its lease will expire");
+                    break;
+                }
+            }
+        }
+        if let Ok(Some(run)) = self.inner.store.get_run(run_id).await {
+            self.announce_status(run);
+        }
+        self.inner.hub.retire_run(run_id);
     }
 
     async fn finish(&self, run_id: RunId, status: RunStatus, error: Option<String>) {

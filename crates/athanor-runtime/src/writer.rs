@@ -217,12 +217,20 @@ pub(crate) struct WriterHandle {
 impl WriterHandle {
     /// Start the writer and its committer over `store`: a channel of `capacity` messages and a budget of
     /// `budget_bytes` bytes accepted and not yet committed.
-    pub(crate) fn spawn(store: Store, hub: Arc<Hub>, capacity: usize, budget_bytes: usize) -> WriterHandle {
+    /// `announce_commits`: say on PostgreSQL which runs each commit had records of, for the servers of a shared
+    /// queue that show runs executing here (see `crate::node`).
+    pub(crate) fn spawn(
+        store: Store,
+        hub: Arc<Hub>,
+        capacity: usize,
+        budget_bytes: usize,
+        announce_commits: bool,
+    ) -> WriterHandle {
         let (handle, receiver) = WriterHandle::unstarted(capacity, budget_bytes);
         // One batch in the database, one waiting: the pipeline stays full (their bytes are in the budget).
         let (commits, jobs) = mpsc::channel(1);
         let shared = handle.shared.clone();
-        let committer = Committer { store, hub, shared: shared.clone(), failed: HashMap::new() };
+        let committer = Committer { store, hub, shared: shared.clone(), failed: HashMap::new(), announce_commits };
         watch("committer", shared.clone(), committer.run(jobs));
         watch("batcher", shared.clone(), Writer { receiver, commits, last_seq: HashMap::new(), shared }.run());
         handle
@@ -513,6 +521,8 @@ struct Committer {
     /// Runs whose records could not be stored, with the reason, until their `Close` is acknowledged: their
     /// later records are discarded.
     failed: HashMap<RunId, String>,
+    /// Announce each commit's runs on PostgreSQL (a node of the shared queue).
+    announce_commits: bool,
 }
 
 impl Committer {
@@ -544,7 +554,12 @@ impl Committer {
                 continue;
             }
             match self.commit(&part).await {
-                Ok(()) => self.publish(part),
+                Ok(()) => {
+                    if self.announce_commits {
+                        self.announce(&part).await;
+                    }
+                    self.publish(part)
+                }
                 Err(refused) => match part.split() {
                     Ok((first, second)) => {
                         parts.push(second);
@@ -609,6 +624,15 @@ impl Committer {
         self.failed.insert(run_id, reason);
         if let Some(run) = lock(&self.shared.open_runs).get(&run_id) {
             run.cancel();
+        }
+    }
+
+    /// One notification per run of a committed part. A lost one costs a viewer elsewhere only latency: servers
+    /// re-read the runs they show after reconnecting, and a run's end is announced on its own.
+    async fn announce(&self, part: &Records) {
+        let runs = part.runs();
+        if let Err(error) = self.store.notify_records(&runs).await {
+            tracing::debug!(%error, "could not announce committed records");
         }
     }
 

@@ -32,6 +32,14 @@ pub const CANCEL_CHANNEL: &str = "athanor_cancel";
 /// The `pg_notify` channel on which a new `pending` run is announced, so idle nodes claim it at once.
 pub const PENDING_CHANNEL: &str = "athanor_pending";
 
+/// The `pg_notify` channel on which every status change of the shared queue (claimed, ended, rescued, cancelled)
+/// is announced with the run id, so a server shows runs executing on other nodes live.
+pub const STATUS_CHANNEL: &str = "athanor_status";
+
+/// The `pg_notify` channel on which a node announces that it committed records of a run (the run id; one
+/// notification per run and committed batch, never per row), so a server reads them for the viewers it has.
+pub const RECORDS_CHANNEL: &str = "athanor_records";
+
 /// The advisory lock key of housekeeping (rescuing expired leases): one node at a time does it.
 const HOUSEKEEPING_LOCK: i64 = 0x4154_4841_4e4f_5201; // "ATHANOR" + 1
 
@@ -187,16 +195,19 @@ impl Store {
     ) -> Result<Option<Claim>, StoreError> {
         let pool = self.postgres("worker nodes")?;
         let row = sqlx::query(
-            "UPDATE runs SET status = 'running', started_at = now(), node_id = $1, attempt = attempt + 1,
-                 lease_until = now() + make_interval(secs => $3)
-             WHERE id = (
-                 SELECT r.id FROM runs r JOIN instances i ON i.id = r.instance_id
-                 WHERE r.status = 'pending' AND NOT r.cancel_requested AND i.experiment = ANY($2)
-                 ORDER BY r.created_at, r.id
-                 LIMIT 1
-                 FOR UPDATE OF r SKIP LOCKED
+            "WITH claimed AS (
+                 UPDATE runs SET status = 'running', started_at = now(), node_id = $1, attempt = attempt + 1,
+                     lease_until = now() + make_interval(secs => $3)
+                 WHERE id = (
+                     SELECT r.id FROM runs r JOIN instances i ON i.id = r.instance_id
+                     WHERE r.status = 'pending' AND NOT r.cancel_requested AND i.experiment = ANY($2)
+                     ORDER BY r.created_at, r.id
+                     LIMIT 1
+                     FOR UPDATE OF r SKIP LOCKED
+                 )
+                 RETURNING id, attempt
              )
-             RETURNING id, attempt",
+             SELECT id, attempt, pg_notify('athanor_status', id::text) FROM claimed",
         )
         .bind(node)
         .bind(experiments)
@@ -241,43 +252,78 @@ impl Store {
         let pool = self.postgres("worker nodes")?;
         let error = error.map(|text| text.replace('\0', "\u{FFFD}"));
         let ended = sqlx::query(
-            "UPDATE runs SET status = $1, completed_at = now(), error = COALESCE($2, error), lease_until = NULL
-             WHERE id = $3 AND attempt = $4 AND status = 'running'",
+            "WITH ended AS (
+                 UPDATE runs SET status = $1, completed_at = now(), error = COALESCE($2, error), lease_until = NULL
+                 WHERE id = $3 AND attempt = $4 AND status = 'running'
+                 RETURNING id
+             )
+             SELECT pg_notify('athanor_status', id::text) FROM ended",
         )
         .bind(status.as_str())
         .bind(error)
         .bind(claim.run_id.as_uuid())
         .bind(claim.attempt)
-        .execute(pool)
+        .fetch_all(pool)
         .await?;
-        Ok(ended.rows_affected() == 1)
+        Ok(ended.len() == 1)
     }
 
-    /// Ask for a run to be cancelled: a `pending` one is cancelled at once (`Some` of it), a `running` one is
-    /// marked and its owner notified on [`CANCEL_CHANNEL`] (`None`; the owner ends it).
+    /// Ask for a run to be cancelled: a `pending` one is cancelled at once (`Some(Cancelled)`), and so is a
+    /// `running` one no node claimed (left by a process that executed it itself and is gone); a claimed `running`
+    /// one is marked and its owner notified on [`CANCEL_CHANNEL`] (`Some(Running)`: the owner ends it). `None` when
+    /// the run has ended or does not exist.
     pub async fn request_cancel(&self, run_id: RunId) -> Result<Option<RunStatus>, StoreError> {
         let pool = self.postgres("worker nodes")?;
         let mut tx = pool.begin().await?;
         let status: Option<String> = sqlx::query_scalar(
             "UPDATE runs SET cancel_requested = true,
-                 status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
-                 completed_at = CASE WHEN status = 'pending' THEN now() ELSE completed_at END,
-                 error = CASE WHEN status = 'pending' THEN 'cancelled before it started' ELSE error END
+                 status = CASE WHEN status = 'pending' OR node_id IS NULL THEN 'cancelled' ELSE status END,
+                 completed_at = CASE WHEN status = 'pending' OR node_id IS NULL THEN now() ELSE completed_at END,
+                 error = CASE WHEN status = 'pending' THEN 'cancelled before it started'
+                              WHEN node_id IS NULL THEN 'cancelled by user' ELSE error END
              WHERE id = $1 AND status IN ('pending', 'running')
              RETURNING status",
         )
         .bind(run_id.as_uuid())
         .fetch_optional(&mut *tx)
         .await?;
-        if status.as_deref() == Some("running") {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CANCEL_CHANNEL)
-                .bind(run_id.to_string())
-                .execute(&mut *tx)
-                .await?;
+        if let Some(status) = &status {
+            // The owner of a running run stops it; anything else has changed status here and now.
+            let channel = if status == "running" { CANCEL_CHANNEL } else { STATUS_CHANNEL };
+            sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(run_id.to_string()).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(status.and_then(|status| status.parse().ok()))
+    }
+
+    /// The `running` runs no node claimed: on SQLite every running run, on PostgreSQL those a server executed from
+    /// its own queue. What start-up recovery may settle; a claimed run belongs to its node and its lease.
+    pub async fn unclaimed_running_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        match self {
+            Store::Sqlite(_) => {
+                Ok(self.runs_with_status(RunStatus::Running).await?.into_iter().map(|run| run.id).collect())
+            }
+            Store::Postgres(pool) => {
+                let ids: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM runs WHERE status = 'running' AND node_id IS NULL ORDER BY created_at",
+                )
+                .fetch_all(pool)
+                .await?;
+                Ok(ids.into_iter().map(RunId::from).collect())
+            }
+        }
+    }
+
+    /// Announce on [`RECORDS_CHANNEL`] that records of `runs` were committed (one notification per run).
+    pub async fn notify_records(&self, runs: &[RunId]) -> Result<(), StoreError> {
+        let pool = self.postgres("notifications")?;
+        let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
+        sqlx::query("SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id")
+            .bind(RECORDS_CHANNEL)
+            .bind(ids)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 
     /// Announce on [`PENDING_CHANNEL`] that a run is waiting, so idle nodes claim it without waiting for a poll.
@@ -300,15 +346,53 @@ impl Store {
             return Ok(None);
         }
         let rows = sqlx::query(
-            "UPDATE runs r SET status = 'failed', completed_at = now(), lease_until = NULL,
-                 error = 'worker ' || COALESCE(w.name, 'unknown') || ' stopped responding'
-             FROM workers w
-             WHERE w.id = r.node_id AND r.status = 'running' AND r.lease_until < now()
-             RETURNING r.id",
+            "WITH rescued AS (
+                 UPDATE runs r SET status = 'failed', completed_at = now(), lease_until = NULL,
+                     error = 'worker ' || COALESCE(w.name, 'unknown') || ' stopped responding'
+                 FROM workers w
+                 WHERE w.id = r.node_id AND r.status = 'running' AND r.lease_until < now()
+                 RETURNING r.id
+             )
+             SELECT id, pg_notify('athanor_status', id::text) FROM rescued",
         )
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
         rows.iter().map(|row| Ok(RunId::from(row.try_get::<Uuid, _>("id")?))).collect::<Result<_, _>>().map(Some)
+    }
+}
+
+/// A notification received on a `LISTEN`ed channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The channel ([`CANCEL_CHANNEL`], [`PENDING_CHANNEL`]).
+    pub channel: String,
+    /// What the sender put in it (a run id for a cancel).
+    pub payload: String,
+}
+
+/// A connection that receives notifications. It reconnects by itself after losing the database; notifications sent
+/// meanwhile are lost, which is why every node also polls and heartbeats.
+pub struct NoticeListener(sqlx::postgres::PgListener);
+
+impl NoticeListener {
+    /// The next notification (waits for one), or `None` when the connection was lost: it reconnects on the next
+    /// call, and whatever was notified in between is lost, so the caller re-reads what it cares about.
+    pub async fn recv(&mut self) -> Result<Option<Notice>, StoreError> {
+        let notification = self.0.try_recv().await?;
+        Ok(notification.map(|notification| Notice {
+            channel: notification.channel().to_owned(),
+            payload: notification.payload().to_owned(),
+        }))
+    }
+}
+
+impl Store {
+    /// Listen on `channels` with a connection of its own.
+    pub async fn listen(&self, channels: &[&str]) -> Result<NoticeListener, StoreError> {
+        let pool = self.postgres("notifications")?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen_all(channels.iter().copied()).await?;
+        Ok(NoticeListener(listener))
     }
 }

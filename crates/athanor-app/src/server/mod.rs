@@ -81,7 +81,9 @@ impl Config {
     /// `ATHANOR_ALLOWED_HOSTS` (comma-separated `host:port`) is read at start: extra names the server answers to.
     /// `ATHANOR_EXPERIMENTS` names the manifest of command experiments (default `./athanor.toml` when it exists;
     /// a named file must exist). `ATHANOR_TOKEN` / `ATHANOR_TOKEN_FILE` give the access token a non-loopback
-    /// server requires.
+    /// server requires. `ATHANOR_WORKERS` (PostgreSQL only) makes the server a node of the queue shared with
+    /// `athanor worker`s, executing that many runs itself (0: none); `ATHANOR_NODE_LEASE_SECS` (default 60) and
+    /// `ATHANOR_NODE_HEARTBEAT_SECS` (default 10) tune every node's lease and heartbeat.
     pub fn from_env() -> anyhow::Result<Config> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -105,6 +107,15 @@ impl Config {
             },
             ..defaults
         };
+        let mut runtime = runtime;
+        let mut node = athanor_runtime::node::NodeConfig::here();
+        node.lease = number("ATHANOR_NODE_LEASE_SECS")?.map_or(node.lease, |s| Duration::from_secs(s.max(1)));
+        node.heartbeat =
+            number("ATHANOR_NODE_HEARTBEAT_SECS")?.map_or(node.heartbeat, |s| Duration::from_secs(s.max(1)));
+        if let Some(workers) = number("ATHANOR_WORKERS")? {
+            runtime.max_concurrent_runs = workers as usize;
+            runtime.node = Some(node.clone());
+        }
         let addr_text = var("ATHANOR_ADDR").or_else(|| var("LEPTOS_SITE_ADDR")).unwrap_or("127.0.0.1:3000".into());
         let addr = addr_text
             .parse()
@@ -151,9 +162,9 @@ impl Server {
     }
 }
 
-/// Discover the experiments and read the manifest, then connect to the database, migrate, seed demos if empty,
-/// and start serving in a background task.
-pub async fn start(config: Config) -> anyhow::Result<Server> {
+/// The experiments this process can run: every `register_experiment!` linked in (the demos must be among them) and
+/// the manifest's command experiments.
+fn experiments(config: &Config) -> anyhow::Result<(Option<Arc<CommandManifest>>, Registry)> {
     // Naming every demo keeps the linker from discarding the object files that hold their registrations; the
     // check after discovery turns a silently missing experiment into a start-up error.
     let demos = athanor_demos::definitions();
@@ -175,6 +186,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             (Some(Arc::new(manifest)), registry)
         }
     };
+    Ok((manifest, registry))
+}
+
+/// Discover the experiments and read the manifest, then connect to the database, migrate, seed demos if empty,
+/// and start serving in a background task.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let (manifest, registry) = experiments(&config)?;
     // Every client needs the token beyond loopback, behind a proxy (other machines reach a loopback server through
     // it), and whenever the operator set one; a server that cannot have a good token does not start.
     let behind_proxy = !extra_hosts().is_empty();
@@ -186,6 +204,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     };
     // Opened only once the experiments are known to be fine: a refused start writes nothing.
     let store = Store::connect(&config.database_url).await?;
+    if config.runtime.node.is_some() && store.backend() != athanor_store::Backend::Postgres {
+        anyhow::bail!("ATHANOR_WORKERS shares the run queue with worker nodes, which needs DATABASE_URL=postgres://…");
+    }
     if config.seed_demos {
         let created = seed_demo_instances(&store, &registry).await?;
         if created > 0 {
@@ -215,6 +236,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .site_addr(addr)
         .build();
     let manifest_watch = manifest.as_ref().map(|manifest| manifest.clone().watch(runtime.clone()));
+    if runtime.node_config().is_some() {
+        let node = runtime.clone();
+        tokio::spawn(async move {
+            if let Err(error) = node.run_node().await {
+                tracing::error!(%error, "this server left the shared queue");
+            }
+        });
+    }
     let service = Service::new(store, runtime, manifest);
     let state = AppState { leptos_options, service };
     let policy = Arc::new(guard::HostPolicy::for_address(addr, &extra_hosts()));
@@ -334,4 +363,42 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,athanor=info,athanor_app=info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// `athanor worker`: a node of the run queue shared on PostgreSQL, with no HTTP. It advertises itself, claims the
+/// runs it can execute (its Rust experiments and the manifest's commands, as the server finds them), heartbeats
+/// their leases, and on Ctrl-C or SIGTERM stops claiming and ends its runs the way a server does. `name` and
+/// `capacity` override `host:pid` and `ATHANOR_MAX_CONCURRENT_RUNS`.
+pub async fn worker_main(name: Option<String>, capacity: Option<usize>) -> anyhow::Result<()> {
+    init_tracing();
+    let config = Config::from_env()?;
+    if !config.database_url.starts_with("postgres://") && !config.database_url.starts_with("postgresql://") {
+        anyhow::bail!(
+            "a worker executes runs from the queue of a PostgreSQL database that the server shares: set \
+             DATABASE_URL=postgres://… (the server's)"
+        );
+    }
+    let (_manifest, registry) = experiments(&config)?;
+    let store = Store::connect(&config.database_url).await?;
+    let mut node = config.runtime.node.clone().unwrap_or_else(athanor_runtime::node::NodeConfig::here);
+    if let Some(name) = name {
+        node.name = name;
+    }
+    let runtime = Runtime::new(
+        store,
+        registry,
+        RuntimeConfig {
+            max_concurrent_runs: capacity.unwrap_or(config.runtime.max_concurrent_runs),
+            node: Some(node),
+            ..config.runtime
+        },
+    );
+    let node = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.run_node().await }
+    });
+    stop_signal().await;
+    stop_runs(&runtime).await;
+    node.await.context("the worker's queue task panicked")??;
+    Ok(())
 }

@@ -64,9 +64,9 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let palette = if cli.json { Palette::plain() } else { Palette::for_stdout() };
     let ctx = Ctx { client, json: cli.json, palette, now: Utc::now() };
     match cli.command {
-        None | Some(Command::Serve) => {
-            Err(CliError::local("`athanor serve` is run by the athanor binary itself, not by the client library"))
-        }
+        None | Some(Command::Serve) | Some(Command::Worker { .. }) => Err(CliError::local(
+            "`athanor serve` and `athanor worker` are run by the athanor binary itself, not by the client library",
+        )),
         Some(Command::Experiments { name }) => experiments::run(&ctx, name.as_deref()).await,
         Some(Command::Instances(command)) => instances::run(&ctx, command).await,
         Some(Command::Runs(command)) => runs::run(&ctx, command).await,
