@@ -4,8 +4,9 @@
 //!   <http://127.0.0.1:3000> with `sqlite://athanor.db` (or `DATABASE_URL`).
 //! - `cargo xtask test` — install what is missing, then format check, clippy (server and browser builds), every
 //!   Rust test, and the Playwright browser tests against a freshly started server.
-//! - `cargo xtask bench` — log throughput on SQLite and PostgreSQL, `log()` cost, peak memory, and MLflow on the
-//!   same workload; prints a Markdown table.
+//! - `cargo xtask bench` — log throughput on SQLite and PostgreSQL, `log()` cost, peak memory, the release server
+//!   under 100 watched live runs (memory, log line → viewer latency) and its run page times, and MLflow on the same
+//!   workload; prints a Markdown table.
 //!
 //! Every step prints the command it runs, so a failure says exactly what to re-run by hand.
 
@@ -94,9 +95,11 @@ fn build_site() -> Result<()> {
     run(cargo().args(["leptos", "build"]))
 }
 
-/// Build the benchmark in release mode and run it, with MLflow (from PyPI, in a venv under the target dir).
+/// Build the benchmark in release mode and run it, with MLflow (from PyPI, in a venv under the target dir). The
+/// server rows run the release `athanor` binary, which the benchmark finds beside its own, so that is built first.
 fn bench(root: &Path) -> Result<()> {
     let python = tools::ensure_mlflow_venv(&target_dir(root))?;
+    run(cargo().args(["build", "--release", "--package", "athanor-app", "--features", "ssr", "--bin", "athanor"]))?;
     run(cargo().args(["run", "--release", "--package", "athanor-bench", "--", "--mlflow-python"]).arg(python))
 }
 

@@ -127,11 +127,17 @@ mod server {
     /// Close code: a message over the size limit.
     const MESSAGE_TOO_BIG: u16 = 1009;
 
+    /// Bytes a live socket buffers for reading: twice the largest message a client may send.
+    const SOCKET_READ_BUFFER: usize = 8 * 1024;
+
+    /// Bytes a live socket gathers before writing to the network; events larger than this go out at once.
+    const SOCKET_WRITE_BUFFER: usize = 32 * 1024;
+
     /// The bounds of every live socket (see the module documentation).
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct LiveLimits {
         /// Sockets open at once; one more is refused before the upgrade. Default 1,000: far more than the tabs of
-        /// the people who share a server, and a few megabytes of buffers at most.
+        /// the people who share a server, with 8 KiB read buffers (about 50 MiB for all of them at most, measured).
         pub max_sockets: usize,
         /// The largest message (and frame) a client may send. Default 4 KiB: a request is about a hundred bytes.
         pub max_message_bytes: usize,
@@ -267,7 +273,11 @@ mod server {
                 .await
                 .map_err(|rejection| AppError::from_server_fn_error(ServerFnErrorErr::Request(rejection.body_text())))?
                 .max_message_size(limits.max_message_bytes)
-                .max_frame_size(limits.max_message_bytes);
+                .max_frame_size(limits.max_message_bytes)
+                // tungstenite's default read buffer is 128 KiB, zero-filled per socket: a thousand idle viewers
+                // would hold 128 MiB. Clients send one message of at most a few KiB, so a small buffer does.
+                .read_buffer_size(SOCKET_READ_BUFFER)
+                .write_buffer_size(SOCKET_WRITE_BUFFER);
 
             // The first message, decoded; the stream ends after it.
             let (first_sender, first) = mpsc::channel::<Bytes>(1);

@@ -1,9 +1,15 @@
 //! `cargo xtask bench`: how fast Athanor persists logs, what a `log()` call costs, how much memory it takes, and
 //! the same workload through MLflow for comparison. Prints a Markdown table.
 //!
-//! Workload (same for every row): one run, N records of (level/key, text, number), batched. Throughput is measured
+//! The server rows (`server.rs`) run the release `athanor` binary as a child process: its memory idle and under
+//! 100 watched live runs, log line → viewer latency over the websocket, and run page times. `--only-server`
+//! measures just those.
+//!
+//! Workload (same for every other row): one run, N records of (level/key, text, number), batched. Throughput is measured
 //! end to end: from the run's start until its terminal status is written, which the runtime only does after the
 //! final flush, so every counted line is committed.
+
+mod server;
 
 use anyhow::{bail, Context, Result};
 use athanor_core::{Description, ExperimentName, InstanceDraft, InstanceName};
@@ -252,6 +258,15 @@ fn arg(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Found before anything is measured, so a missing server binary fails at once.
+    let athanor = server::binary(arg("--athanor"))?;
+    if std::env::args().any(|a| a == "--only-server") {
+        let rows = server::measure(&athanor).await?;
+        println!("| measurement | value |");
+        println!("| --- | ---: |");
+        server::print(&rows);
+        return Ok(());
+    }
     let lines: u64 = arg("--lines").map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
     let mlflow_records: u64 = arg("--mlflow-records").map(|n| n.parse()).transpose()?.unwrap_or(100_000);
 
@@ -296,6 +311,8 @@ async fn main() -> Result<()> {
     pg.drop_database(postgres).await?;
     let on_postgres = on_postgres?;
 
+    let server_rows = server::measure(&athanor).await?;
+
     let mlflow_rate = match arg("--mlflow-python") {
         Some(python) => Some(mlflow(&python, mlflow_records)?),
         None => None,
@@ -331,6 +348,7 @@ async fn main() -> Result<()> {
     if let Some(rss) = rss_after_python {
         println!("| peak RSS after the Python command runs too, Athanor's process (MiB) | {rss:.1} |");
     }
+    server::print(&server_rows);
     match mlflow_rate {
         Some(rate) => {
             println!("| MLflow `log_batch` into SQLite, records per second ({mlflow_records} records) | {rate:.0} |");
