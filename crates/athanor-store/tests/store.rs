@@ -23,6 +23,7 @@ on_both_backends!(
     an_error_message_with_nul_is_stored_with_the_replacement_character,
     runs_page_by_keyset_newest_first_without_gaps_or_repeats,
     a_retried_append_whose_first_attempt_landed_succeeds_without_duplicates,
+    a_retry_whose_stored_rows_come_late_in_the_batch_or_only_in_results_skips_them,
     refused_records_are_permanent_errors_and_a_lost_connection_is_transient,
     large_records_are_stored_in_statements_capped_in_bytes,
     searching_logs_by_text_and_level_covers_the_whole_run,
@@ -249,6 +250,29 @@ async fn a_retried_append_whose_first_attempt_landed_succeeds_without_duplicates
     // The totals count what is stored, not what was sent: a skipped row is not counted twice.
     let levels = LevelCounts { debug: 0, info: 2, warn: 1, error: 0 };
     assert_eq!(store.tally(run.id).await.unwrap(), RunTally { last_seq: 5, levels, results: 2 });
+}
+
+async fn a_retry_whose_stored_rows_come_late_in_the_batch_or_only_in_results_skips_them(store: Store) {
+    let instance = store.create_instance(&draft("Late overlap")).await.unwrap();
+    let run = store.create_run(instance.id, &instance.config, "1").await.unwrap();
+    // The last lines of a large batch landed, the first ones not: the batch takes several statements, and the
+    // stored rows are met only after others went in.
+    let logs: Vec<LogRecord> = (1..=10_000).map(|seq| log(seq, LogLevel::Info, &format!("line {seq}"))).collect();
+    store.append_records(run.id, &logs[9_990..], &[]).await.unwrap();
+    store.append_records(run.id, &logs, &[]).await.unwrap();
+    assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 10_000);
+    let levels = LevelCounts { debug: 0, info: 10_000, warn: 0, error: 0 };
+    assert_eq!(store.tally(run.id).await.unwrap(), RunTally { last_seq: 10_000, levels, results: 0 });
+
+    // New lines, and a result that is stored already: the lines are added, the result is not stored twice.
+    store.append_records(run.id, &[], &[result(10_001, "acc", json!(0.5))]).await.unwrap();
+    let more = [log(10_002, LogLevel::Warn, "more")];
+    store.append_records(run.id, &more, &[result(10_001, "acc", json!(0.9))]).await.unwrap();
+    assert_eq!(store.count_logs(run.id, &[]).await.unwrap(), 10_001);
+    let stored = store.results(run.id, 0, 10).await.unwrap().items;
+    assert_eq!(stored.iter().map(|r| (r.seq, &r.value)).collect::<Vec<_>>(), [(10_001, &json!(0.5))]);
+    let levels = LevelCounts { debug: 0, info: 10_000, warn: 1, error: 0 };
+    assert_eq!(store.tally(run.id).await.unwrap(), RunTally { last_seq: 10_002, levels, results: 1 });
 }
 
 async fn searching_logs_by_text_and_level_covers_the_whole_run(store: Store) {
