@@ -15,46 +15,12 @@
 //! The store holds the rules (`athanor_store` module `nodes`: claims, leases, fencing); this module only drives
 //! them.
 
+pub use crate::supervisor::{host_name, NodeConfig};
 use crate::supervisor::{Runtime, RuntimeError};
 use athanor_core::RunId;
 use athanor_store::{NodeExperiment, NodeInfo, CANCEL_CHANNEL, PENDING_CHANNEL, RECORDS_CHANNEL, STATUS_CHANNEL};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// How a node takes part in the shared queue.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// What the workers page calls it. Default: `host:pid`.
-    pub name: String,
-    /// How long a claimed run stays this node's without a heartbeat. Default: 60 s.
-    pub lease: Duration,
-    /// How often leases are renewed (well inside `lease`). Default: 10 s.
-    pub heartbeat: Duration,
-    /// How often the queue is looked at without being told of a new run. Default: 2 s.
-    pub poll: Duration,
-}
-
-impl NodeConfig {
-    /// The defaults, named after this machine and process.
-    pub fn here() -> NodeConfig {
-        NodeConfig {
-            name: format!("{}:{}", host_name(), std::process::id()),
-            lease: Duration::from_secs(60),
-            heartbeat: Duration::from_secs(10),
-            poll: Duration::from_secs(2),
-        }
-    }
-}
-
-/// This machine's name, for the workers page (`/etc/hostname`, else `HOSTNAME`, else `localhost`).
-pub fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
 
 impl Runtime {
     /// Take part in the shared queue until [`Runtime::shutdown`] (see the module documentation). The runtime must

@@ -41,7 +41,7 @@ pub struct RuntimeConfig {
     pub experiment_threads: usize,
     /// Execute runs from the queue shared with other processes (PostgreSQL), as this node, instead of an
     /// in-memory queue of this process's own starts. See [`crate::node`]. Default: `None`.
-    pub node: Option<crate::node::NodeConfig>,
+    pub node: Option<NodeConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -58,6 +58,41 @@ impl Default for RuntimeConfig {
             node: None,
         }
     }
+}
+
+/// How a node takes part in the queue shared on PostgreSQL (see [`crate::node`]).
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// What the workers page calls it. Default: `host:pid`.
+    pub name: String,
+    /// How long a claimed run stays this node's without a heartbeat. Default: 60 s.
+    pub lease: Duration,
+    /// How often leases are renewed (well inside `lease`). Default: 10 s.
+    pub heartbeat: Duration,
+    /// How often the queue is looked at without being told of a new run. Default: 2 s.
+    pub poll: Duration,
+}
+
+impl NodeConfig {
+    /// The defaults, named after this machine and process.
+    pub fn here() -> NodeConfig {
+        NodeConfig {
+            name: format!("{}:{}", host_name(), std::process::id()),
+            lease: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(10),
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
+/// This machine's name, for the workers page (`/etc/hostname`, else `HOSTNAME`, else `localhost`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Why the runtime refused a request.
@@ -479,7 +514,7 @@ impl Runtime {
     }
 
     /// How this runtime takes part in the queue shared on PostgreSQL, if it does ([`RuntimeConfig::node`]).
-    pub fn node_config(&self) -> Option<&crate::node::NodeConfig> {
+    pub fn node_config(&self) -> Option<&NodeConfig> {
         self.inner.config.node.as_ref()
     }
 
