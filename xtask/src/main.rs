@@ -162,14 +162,18 @@ fn end2end(root: &Path) -> Result<()> {
     let public = start_server(root, &format!("0.0.0.0:{public_port}"), &data.join("public.db"), |command| {
         command.env("ATHANOR_TOKEN", E2E_TOKEN);
     })?;
+    // A server on PostgreSQL that executes nothing itself, and a worker node that executes its runs.
+    let shared = SharedQueue::start(root)?;
     let result = run(Command::new("npx")
         .args(["playwright", "test"])
         .current_dir(root.join("end2end"))
         .env("BASE_URL", &base_url)
         .env("ATHANOR_MANIFEST", &manifest)
         .env("PUBLIC_URL", format!("http://127.0.0.1:{public_port}"))
-        .env("PUBLIC_TOKEN", E2E_TOKEN));
-    drop((server, public));
+        .env("PUBLIC_TOKEN", E2E_TOKEN)
+        .env("WORKERS_URL", &shared.url)
+        .env("WORKER_NAME", SharedQueue::WORKER));
+    drop((server, public, shared));
     let _ = std::fs::remove_dir_all(&data);
     result
 }
@@ -214,6 +218,70 @@ fn e2e_manifest(root: &Path, data: &Path) -> Result<PathBuf> {
     Ok(copy)
 }
 
+/// A server and one worker node sharing a fresh PostgreSQL database (created with `psql`, dropped at the end).
+struct SharedQueue {
+    url: String,
+    database: String,
+    _server: ServerGuard,
+    _worker: ServerGuard,
+}
+
+impl SharedQueue {
+    /// The worker's name, which the browser test looks for on the run page.
+    const WORKER: &'static str = "e2e-worker";
+
+    fn start(root: &Path) -> Result<SharedQueue> {
+        let database = format!("athanor_e2e_{}", std::process::id());
+        psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+        psql(&format!("CREATE DATABASE {database}"))?;
+        let database_url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let server = start_node(root, &["serve"], "Athanor is serving", "shared-server", |command| {
+            command.env("DATABASE_URL", &database_url).env("ATHANOR_ADDR", &addr).env("ATHANOR_WORKERS", "0");
+        })?;
+        let worker = start_node(root, &["worker", "--name", Self::WORKER], "joined the shared queue", "worker", |c| {
+            c.env("DATABASE_URL", &database_url);
+        })?;
+        Ok(SharedQueue { url: format!("http://{addr}"), database, _server: server, _worker: worker })
+    }
+}
+
+impl Drop for SharedQueue {
+    fn drop(&mut self) {
+        let _ = psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database));
+    }
+}
+
+/// Run one SQL command on the machine's PostgreSQL as `postgres`.
+fn psql(sql: &str) -> Result<()> {
+    run(Command::new("psql").args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql]))
+}
+
+/// The debug `athanor` binary with `args`, once its log shows `ready` (within 60 s).
+fn start_node(
+    root: &Path,
+    args: &[&str],
+    ready: &'static str,
+    label: &'static str,
+    configure: impl FnOnce(&mut Command),
+) -> Result<ServerGuard> {
+    let mut command = Command::new(target_dir(root).join("debug/athanor"));
+    command
+        .args(args)
+        .env("LEPTOS_SITE_ROOT", root.join("target/site"))
+        .env_remove("ATHANOR_SEED_DEMOS")
+        .env_remove("ATHANOR_TOKEN");
+    configure(&mut command);
+    eprintln!("\n$ {} &", describe(&command));
+    command.env("RUST_LOG", "warn,athanor=info,athanor_runtime=info").env("NO_COLOR", "1").stderr(Stdio::piped());
+    let mut child = command.spawn().with_context(|| format!("could not start the {label} for the browser tests"))?;
+    let is_ready = forward_until(&mut child, ready, label);
+    let guard = ServerGuard(child);
+    is_ready.recv_timeout(Duration::from_secs(60)).with_context(|| format!("the {label} was not ready within 60 s"))?;
+    Ok(guard)
+}
+
 /// Kills the server when the tests end, however they end.
 struct ServerGuard(Child);
 
@@ -231,18 +299,23 @@ fn free_port() -> Result<u16> {
 /// Echo the server's log and signal once it logs that it is serving (recovered, bound, ready): an event to wait
 /// for, rather than probing the port.
 fn forward_until_serving(child: &mut Child) -> mpsc::Receiver<()> {
-    let (serving, ready) = mpsc::channel();
+    forward_until(child, "Athanor is serving", "server")
+}
+
+/// Echo a process's log, prefixed with `label`, and signal once a line contains `ready`.
+fn forward_until(child: &mut Child, ready: &'static str, label: &'static str) -> mpsc::Receiver<()> {
+    let (seen, is_ready) = mpsc::channel();
     if let Some(stderr) = child.stderr.take() {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Athanor is serving") {
-                    let _ = serving.send(());
+                if line.contains(ready) {
+                    let _ = seen.send(());
                 }
-                eprintln!("[server] {line}");
+                eprintln!("[{label}] {line}");
             }
         });
     }
-    ready
+    is_ready
 }
 
 fn tempdir() -> Result<PathBuf> {

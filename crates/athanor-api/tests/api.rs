@@ -645,6 +645,7 @@ async fn the_openapi_document_lists_every_route_with_its_error_body() {
         ("get", "/runs/{id}/logs"),
         ("get", "/runs/{id}/results"),
         ("get", "/runs/{id}/events"),
+        ("get", "/workers"),
         ("get", "/compare"),
         ("get", "/openapi.json"),
     ];
@@ -664,7 +665,17 @@ async fn the_openapi_document_lists_every_route_with_its_error_body() {
     let documented: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
     assert_eq!(documented, routes.len(), "no route beyond the list: {:?}", paths.keys().collect::<Vec<_>>());
     let schemas = document["components"]["schemas"].as_object().unwrap();
-    for name in ["ErrorBody", "ErrorCode", "FieldError", "Run", "Instance", "InstanceInput", "LogPage", "Comparison"] {
+    for name in [
+        "ErrorBody",
+        "ErrorCode",
+        "FieldError",
+        "Run",
+        "Instance",
+        "InstanceInput",
+        "LogPage",
+        "Comparison",
+        "WorkerNode",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} is missing: {:?}", schemas.keys().collect::<Vec<_>>());
     }
     assert_eq!(document, &serde_json::to_value(athanor_api::openapi()).unwrap());
