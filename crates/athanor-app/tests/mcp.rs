@@ -20,8 +20,13 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_owned()
 }
 
+/// Tests of this binary run in parallel; the first one creates the virtual environment while the others wait
+/// (two creating it at once trip over each other's files).
+static VENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A Python with the `mcp` 2.x package, creating the virtual environment on first use.
 async fn python_with_mcp() -> PathBuf {
+    let _only_one = VENV.lock().await;
     // A relative CARGO_TARGET_DIR is relative to where cargo was started, normally the workspace root (a test runs
     // in its crate's folder instead).
     let target = workspace_root().join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()));
@@ -34,7 +39,9 @@ async fn python_with_mcp() -> PathBuf {
     if has_mcp(python.clone()).await {
         return python;
     }
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "creating the test virtual environment").await;
+    // `--clear`: a folder left by an interrupted creation is made again from scratch.
+    run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv), "creating the test virtual environment")
+        .await;
     run(
         Command::new(venv.join("bin").join("pip")).args(["install", "--quiet", "mcp>=2,<3"]),
         "installing the mcp package into the test virtual environment",

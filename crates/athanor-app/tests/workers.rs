@@ -290,6 +290,7 @@ async fn a_run_on_a_worker_streams_live_from_the_server_through_a_listener_recon
     });
     let mut seqs = Vec::new();
     let mut last_status = String::new();
+    let mut progress_reports = 0;
     let mut asked_to_cut = false;
     read_events(stream, |name, data| match name {
         "records" => {
@@ -300,12 +301,14 @@ async fn a_run_on_a_worker_streams_live_from_the_server_through_a_listener_recon
             }
         }
         "status" => last_status = data["status"].as_str().unwrap().to_owned(),
+        "progress" => progress_reports += 1,
         _ => {}
     })
     .await;
     let terminated = cutter.await.unwrap();
     assert!(terminated >= 1, "no listener was cut");
     assert_eq!(last_status, "completed", "the stream ends with the run's end");
+    assert!(progress_reports > 0, "the worker's progress reaches the server's viewers");
     assert_eq!(seqs, (1..=20_000).collect::<Vec<i64>>(), "every line once, in order, through the reconnect");
     assert_eq!(owners(&db.url).await[&run].0, "far");
 }

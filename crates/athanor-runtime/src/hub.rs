@@ -200,6 +200,11 @@ impl Hub {
         }
     }
 
+    /// A run's latest progress, if it reported any and is active here.
+    pub fn progress(&self, run_id: RunId) -> Option<Progress> {
+        self.runs().get(&run_id).and_then(|topic| topic.progress.clone())
+    }
+
     /// Drop a run's topic if nobody watches it and it holds no progress (a viewer left, or the run ended).
     pub fn release_run(&self, run_id: RunId) {
         let mut runs = self.runs();

@@ -17,8 +17,13 @@
 
 pub use crate::supervisor::{host_name, NodeConfig};
 use crate::supervisor::{Runtime, RuntimeError};
+use athanor_core::Progress;
 use athanor_core::RunId;
-use athanor_store::{NodeExperiment, NodeInfo, CANCEL_CHANNEL, PENDING_CHANNEL, RECORDS_CHANNEL, STATUS_CHANNEL};
+use athanor_store::{
+    NodeExperiment, NodeInfo, CANCEL_CHANNEL, PENDING_CHANNEL, PROGRESS_CHANNEL, RECORDS_CHANNEL, STATUS_CHANNEL,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -48,6 +53,7 @@ impl Runtime {
         tracing::info!(node = %config.name, capacity = info.capacity, "joined the shared queue");
 
         let heartbeat = tokio::spawn(self.clone().heartbeat(id, config.clone()));
+        let progress = tokio::spawn(self.clone().pass_on_progress());
         let listener = tokio::spawn(self.clone().listen());
         let mut poll = tokio::time::interval(config.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -61,6 +67,7 @@ impl Runtime {
         }
         heartbeat.abort();
         listener.abort();
+        progress.abort();
         self.wait_idle().await;
         if let Err(error) = self.store().stop_node(id).await {
             tracing::warn!(%error, "could not mark this node as stopped");
@@ -148,7 +155,7 @@ impl Runtime {
     /// process shows: status changes go to its viewers and lists, committed records make its viewers read them
     /// from the database (the hub's `Stored` marker: the same no-gap catch-up as a lagging viewer's).
     async fn listen(self) {
-        let channels = [PENDING_CHANNEL, CANCEL_CHANNEL, STATUS_CHANNEL, RECORDS_CHANNEL];
+        let channels = [PENDING_CHANNEL, CANCEL_CHANNEL, STATUS_CHANNEL, RECORDS_CHANNEL, PROGRESS_CHANNEL];
         let mut listener = match self.store().listen(&channels).await {
             Ok(listener) => listener,
             Err(error) => {
@@ -174,6 +181,14 @@ impl Runtime {
                     continue;
                 }
             };
+            if notice.channel == PROGRESS_CHANNEL {
+                if let Ok(report) = serde_json::from_str::<ProgressReport>(&notice.payload) {
+                    if self.active_run(report.run_id).is_none() {
+                        self.hub().set_progress(report.run_id, report.progress);
+                    }
+                }
+                continue;
+            }
             let run_id = RunId::parse(&notice.payload).ok();
             match (notice.channel.as_str(), run_id) {
                 (CANCEL_CHANNEL, Some(run_id)) => self.cancel_here(run_id),
@@ -197,12 +212,53 @@ impl Runtime {
         }
     }
 
+    /// Pass this node's runs' progress on to the other nodes, at most every [`PROGRESS_EVERY`] per run and only
+    /// when it changed: progress is the latest state, not a record, so skipping intermediate reports loses nothing.
+    async fn pass_on_progress(self) {
+        let mut sent: HashMap<RunId, Progress> = HashMap::new();
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let active = self.active_runs();
+            sent.retain(|run_id, _| active.contains(run_id));
+            let mut payloads = Vec::new();
+            for run_id in active {
+                let Some(progress) = self.hub().progress(run_id) else { continue };
+                if sent.get(&run_id) == Some(&progress) {
+                    continue;
+                }
+                let report = ProgressReport { run_id, progress: progress.clone() };
+                if let Ok(payload) = serde_json::to_string(&report) {
+                    payloads.push(payload);
+                }
+                sent.insert(run_id, progress);
+            }
+            if !payloads.is_empty() {
+                if let Err(error) = self.store().notify_progress(&payloads).await {
+                    tracing::debug!(%error, "could not pass progress on");
+                }
+            }
+        }
+    }
+
     /// Cancel a run if it executes here.
     fn cancel_here(&self, run_id: RunId) {
         if let Some(token) = self.active_run(run_id) {
             token.cancel();
         }
     }
+}
+
+/// How often a node passes its runs' progress on: often enough for a moving bar, rarely enough to be no load.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// A run's progress as it travels between nodes. A progress message is at most 4 KiB, so the payload stays well
+/// under PostgreSQL's 8,000-byte limit for a notification.
+#[derive(Debug, Serialize, Deserialize)]
+struct ProgressReport {
+    run_id: RunId,
+    progress: Progress,
 }
 
 #[cfg(test)]

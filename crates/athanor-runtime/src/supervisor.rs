@@ -482,6 +482,11 @@ impl Runtime {
         self.inner.config.node.is_some()
     }
 
+    /// The runs executing here now.
+    pub(crate) fn active_runs(&self) -> Vec<RunId> {
+        lock(&self.inner.active).keys().copied().collect()
+    }
+
     /// The cancellation handle of a run executing here, if it does.
     pub(crate) fn active_run(&self, run_id: RunId) -> Option<CancellationToken> {
         lock(&self.inner.active).get(&run_id).cloned()

@@ -23,7 +23,7 @@ mod tallies;
 pub use error::StoreError;
 pub use nodes::{
     Claim, NodeExperiment, NodeInfo, NodeStatus, Notice, NoticeListener, Renewed, CANCEL_CHANNEL, PENDING_CHANNEL,
-    RECORDS_CHANNEL, STATUS_CHANNEL,
+    PROGRESS_CHANNEL, RECORDS_CHANNEL, STATUS_CHANNEL,
 };
 pub use records::{approx_json_bytes, LogQuery, Page, PAGE_BYTES};
 pub use runs::{RunFilter, RunKey};

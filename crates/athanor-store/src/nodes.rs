@@ -40,6 +40,10 @@ pub const STATUS_CHANNEL: &str = "athanor_status";
 /// notification per run and committed batch, never per row), so a server reads them for the viewers it has.
 pub const RECORDS_CHANNEL: &str = "athanor_records";
 
+/// The `pg_notify` channel on which a node passes on its runs' progress (`{"run_id", "current", "total",
+/// "message"}`), at most a few times a second per run; payloads stay under PostgreSQL's 8,000 bytes.
+pub const PROGRESS_CHANNEL: &str = "athanor_progress";
+
 /// The advisory lock key of housekeeping (rescuing expired leases): one node at a time does it.
 const HOUSEKEEPING_LOCK: i64 = 0x4154_4841_4e4f_5201; // "ATHANOR" + 1
 
@@ -312,6 +316,17 @@ impl Store {
                 Ok(ids.into_iter().map(RunId::from).collect())
             }
         }
+    }
+
+    /// Announce runs' progress on [`PROGRESS_CHANNEL`], one notification per `(run, JSON payload)`.
+    pub async fn notify_progress(&self, payloads: &[String]) -> Result<(), StoreError> {
+        let pool = self.postgres("notifications")?;
+        sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+            .bind(PROGRESS_CHANNEL)
+            .bind(payloads)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 
     /// Announce on [`RECORDS_CHANNEL`] that records of `runs` were committed (one notification per run).
