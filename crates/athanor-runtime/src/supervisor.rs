@@ -458,18 +458,28 @@ impl Runtime {
         let mut queue = lock(&self.inner.queue);
         while queue.running < self.inner.config.max_concurrent_runs.max(1) && !self.inner.shutdown.is_cancelled() {
             let Some(Queued { run, registered }) = queue.waiting.pop_front() else { break };
-            queue.running += 1;
-            let token = CancellationToken::new();
-            lock(&self.inner.active).insert(run.id, token.clone());
-            let runtime = self.clone();
-            self.inner.tasks.spawn(async move {
-                let run_id = run.id;
-                runtime.execute(run, registered, token, None).await;
-                lock(&runtime.inner.active).remove(&run_id);
-                lock(&runtime.inner.queue).running -= 1;
-                runtime.pump();
-            });
+            self.spawn_run(&mut queue, run, registered, None);
         }
+    }
+
+    /// Execute `run` in a task of its own, counted in `queue` (whose lock the caller holds) and cancellable
+    /// through `active` while it lasts. When it ends, its slot goes to the next run: the in-memory queue's
+    /// (`pump`) or the shared queue's (the node's claimer, woken).
+    fn spawn_run(&self, queue: &mut Queue, run: Run, registered: Registered, claim: Option<Claim>) {
+        queue.running += 1;
+        let token = CancellationToken::new();
+        lock(&self.inner.active).insert(run.id, token.clone());
+        let runtime = self.clone();
+        self.inner.tasks.spawn(async move {
+            let run_id = run.id;
+            runtime.execute(run, registered, token, claim).await;
+            lock(&runtime.inner.active).remove(&run_id);
+            lock(&runtime.inner.queue).running -= 1;
+            match claim {
+                None => runtime.pump(),
+                Some(_) => runtime.inner.claim_wake.notify_one(),
+            }
+        });
     }
 
     fn announce_status(&self, run: Run) {
@@ -504,17 +514,7 @@ impl Runtime {
         if queue.running >= self.inner.config.max_concurrent_runs || self.inner.shutdown.is_cancelled() {
             return false;
         }
-        queue.running += 1;
-        let token = CancellationToken::new();
-        lock(&self.inner.active).insert(run.id, token.clone());
-        let runtime = self.clone();
-        self.inner.tasks.spawn(async move {
-            let run_id = run.id;
-            runtime.execute(run, registered, token, Some(claim)).await;
-            lock(&runtime.inner.active).remove(&run_id);
-            lock(&runtime.inner.queue).running -= 1;
-            runtime.inner.claim_wake.notify_one();
-        });
+        self.spawn_run(&mut queue, run, registered, Some(claim));
         true
     }
 
