@@ -284,12 +284,15 @@ async fn run(store: &Store, id: RunId) -> Run {
     store.get_run(id).await.unwrap().unwrap()
 }
 
-/// Wait for the end of `id`, which the server writes once the database is back.
-async fn end_of(store: &Store, id: RunId, what: &str) -> Run {
-    eventually(what, Duration::from_secs(90), || async move {
-        Some(run(store, id).await).filter(|run| run.status.is_terminal())
-    })
-    .await
+/// Wait for the end of `id`, which the server writes once the database is back: the API's wait, which answers on
+/// the server's own event of the run's end.
+async fn end_of(api: &Api, id: RunId, what: &str) -> Run {
+    let url = format!("{}/api/v1/runs/{id}/wait?timeout_s=90", api.base);
+    let response = api.client.get(url).timeout(Duration::from_secs(120)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "waiting for {what}");
+    let outcome: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(outcome["ended"], true, "timed out waiting for {what}: {outcome}");
+    serde_json::from_value(outcome["run"].clone()).unwrap()
 }
 
 /// Every stored log line of `id`, in `seq` order. Page by page: one read stops at `PAGE_BYTES`.
@@ -440,10 +443,10 @@ while True:
     proxy.set(Database::Up);
     let back = Instant::now();
 
-    let ended = end_of(store, ending.id, "the quiet run's end to be written").await;
+    let ended = end_of(&api, ending.id, "the quiet run's end to be written").await;
     assert_eq!((ended.status, ended.error.as_deref()), (RunStatus::Completed, None));
     for (id, what) in [(waiting.id, "the queued run"), (to_cancel.id, "the run whose cancel failed")] {
-        let ended = end_of(store, id, what).await;
+        let ended = end_of(&api, id, what).await;
         assert_eq!(ended.status, RunStatus::Completed, "{what} ran in its turn: {:?}", ended.error);
         assert_eq!(all_seqs(store, id).await, (1..=300).collect::<Vec<_>>(), "{what} stored every line");
     }
@@ -457,7 +460,7 @@ while True:
     .await;
     let (status, _) = api.post(&format!("/api/v1/runs/{}/cancel", logging.id)).await;
     assert_eq!(status, 200);
-    let logged = end_of(store, logging.id, "the logger to stop").await;
+    let logged = end_of(&api, logging.id, "the logger to stop").await;
     assert_eq!(logged.status, RunStatus::Cancelled);
     assert!(logged.error.as_deref().unwrap_or_default().starts_with("cancelled by user"), "{:?}", logged.error);
     let lines = all_logs(store, logging.id).await;
@@ -477,7 +480,7 @@ while True:
 
     // A run started now runs as usual.
     let fresh = api.start_run(after).await;
-    let fresh_end = end_of(store, fresh.id, "a run started after the outage").await;
+    let fresh_end = end_of(&api, fresh.id, "a run started after the outage").await;
     assert_eq!(fresh_end.status, RunStatus::Completed, "{:?}", fresh_end.error);
     assert_eq!(store.count_logs(fresh.id, &[]).await.unwrap(), 300);
     assert_eq!(store.list_runs(after).await.unwrap().len(), 1, "the start refused during the outage left no run");
